@@ -1,0 +1,433 @@
+//! A stateful D1 API simulator for tests (feature `testing`).
+//!
+//! [`D1Simulator`] runs a [`wiremock`] server on `127.0.0.1:0` that answers the parts of the
+//! Cloudflare API a backup uses, with the real wire format: the list endpoint (paged), the
+//! polling export (202 `active` for a configurable number of polls, then 200 `complete` with a
+//! signed URL that the same server serves), per-account bearer tokens, and faults to inject.
+//! Downstream crates use it to test their integration without a Cloudflare account.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use d1_export::testing::D1Simulator;
+//! let sim = D1Simulator::start().await;
+//! sim.add_account("e5a9830215a8d88961dc6c80a8c7442a", "test-token");
+//! let uuid = sim.add_database("e5a9830215a8d88961dc6c80a8c7442a", "ops-db", "PRAGMA defer_foreign_keys=TRUE;\n");
+//! let client = d1_export::D1Client::builder("test-token".into())
+//!     .base_url(sim.base_url())
+//!     .build()?;
+//! # let _ = (client, uuid);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+mod r2;
+
+/// A fault the simulator injects into one database's exports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// The export ends with `status: "error"` and this message.
+    ExportError(String),
+    /// Starting the export is refused: another export is running.
+    ExportInProgress,
+    /// The first `n` downloads of the signed URL answer 403 with R2's XML `AccessDenied`.
+    RefuseSignedUrl(u32),
+    /// The first `n` export polls answer 500 with a JSON error envelope.
+    ServerErrors(u32),
+    /// The first `n` export polls answer 502 with an HTML edge page.
+    BadGatewayHtml(u32),
+    /// The first `n` export requests (start or poll) answer 429 with
+    /// `retry-after: 0` (a storm without the wait).
+    RateLimited(u32),
+    /// The first download sends this many bytes of the body, then drops the
+    /// connection; later requests with `Range: bytes=N-` get a 206.
+    DropDownload(u64),
+}
+
+#[derive(Debug)]
+struct Database {
+    account_id: String,
+    uuid: String,
+    name: String,
+    dump: Bytes,
+    polls_before_complete: u32,
+    fault: Option<Fault>,
+    /// How many requests the counted faults have already hit.
+    fault_hits: u32,
+}
+
+#[derive(Debug)]
+struct Export {
+    uuid: String,
+    remaining_polls: u32,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    base: String,
+    tokens: HashMap<String, String>,
+    databases: Vec<Database>,
+    exports: HashMap<String, Export>,
+    exports_started: HashMap<String, u32>,
+    downloads: HashMap<String, u32>,
+    requests: u64,
+    page_size: Option<usize>,
+    /// Workers KV values by (account, namespace, key).
+    kv: HashMap<(String, String, String), Bytes>,
+}
+
+/// A simulated Cloudflare D1 API. See the [module docs](self).
+#[derive(Debug)]
+pub struct D1Simulator {
+    server: MockServer,
+    state: Arc<Mutex<State>>,
+    /// Serves signed-URL downloads; a raw server so it can drop connections.
+    r2_server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for D1Simulator {
+    fn drop(&mut self) {
+        self.r2_server.abort();
+    }
+}
+
+impl D1Simulator {
+    /// Starts the simulator on a free loopback port.
+    pub async fn start() -> Self {
+        let server = MockServer::start().await;
+        let (r2, r2_origin) = r2::start().await;
+        let state = Arc::new(Mutex::new(State {
+            base: r2_origin,
+            ..State::default()
+        }));
+        let r2_server = tokio::spawn(r2::serve(r2, Arc::clone(&state)));
+        Mock::given(any())
+            .respond_with(Responder {
+                state: Arc::clone(&state),
+            })
+            .mount(&server)
+            .await;
+        Self {
+            server,
+            state,
+            r2_server,
+        }
+    }
+
+    /// The API base URL to configure (`http://127.0.0.1:PORT/client/v4`).
+    pub fn base_url(&self) -> String {
+        format!("{}/client/v4", self.server.uri())
+    }
+
+    /// Adds an account whose API token is `token`.
+    pub fn add_account(&self, account_id: &str, token: &str) {
+        self.lock()
+            .tokens
+            .insert(account_id.to_owned(), token.to_owned());
+    }
+
+    /// Adds a database whose export serves `dump`; returns its uuid.
+    pub fn add_database(&self, account_id: &str, name: &str, dump: impl Into<Bytes>) -> String {
+        let mut state = self.lock();
+        let uuid = format!("00000000-0000-4000-8000-{:012x}", state.databases.len() + 1);
+        state.databases.push(Database {
+            account_id: account_id.to_owned(),
+            uuid: uuid.clone(),
+            name: name.to_owned(),
+            dump: dump.into(),
+            polls_before_complete: 2,
+            fault: None,
+            fault_hits: 0,
+        });
+        uuid
+    }
+
+    /// Sets how many polls answer `active` before an export of `uuid` completes.
+    pub fn set_polls_before_complete(&self, uuid: &str, polls: u32) {
+        self.with_database(uuid, |db| db.polls_before_complete = polls);
+    }
+
+    /// Injects `fault` into the exports of `uuid`.
+    pub fn inject(&self, uuid: &str, fault: Fault) {
+        self.with_database(uuid, |db| db.fault = Some(fault));
+    }
+
+    /// Makes the list endpoint answer at most `size` databases a page.
+    pub fn set_page_size(&self, size: usize) {
+        self.lock().page_size = Some(size);
+    }
+
+    /// Exports started for `uuid` so far.
+    pub fn exports_started(&self, uuid: &str) -> u32 {
+        self.lock().exports_started.get(uuid).copied().unwrap_or(0)
+    }
+
+    /// The Workers KV value at `key` of namespace `ns`, if one was written.
+    pub fn kv_value(&self, account_id: &str, ns: &str, key: &str) -> Option<Bytes> {
+        self.lock()
+            .kv
+            .get(&(account_id.to_owned(), ns.to_owned(), key.to_owned()))
+            .cloned()
+    }
+
+    /// Requests answered so far (API and downloads).
+    pub fn requests(&self) -> u64 {
+        self.lock().requests
+    }
+
+    fn with_database(&self, uuid: &str, f: impl FnOnce(&mut Database)) {
+        if let Some(db) = self.lock().databases.iter_mut().find(|d| d.uuid == uuid) {
+            f(db);
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+struct Responder {
+    state: Arc<Mutex<State>>,
+}
+
+impl Respond for Responder {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.requests += 1;
+        let path = request.url.path().to_owned();
+        let segments: Vec<&str> = path.trim_start_matches("/client/v4/").split('/').collect();
+        if let ["accounts", account, "storage", "kv", "namespaces", ns, "values", key] =
+            segments.as_slice()
+        {
+            return kv_put(&mut state, account, ns, key, request);
+        }
+        let ["accounts", account, "d1", "database", rest @ ..] = segments.as_slice() else {
+            return failure(404, 7000, "No route for that URI");
+        };
+        if !authorized(&state, account, request) {
+            return failure(401, 10000, "Authentication error");
+        }
+        match (request.method.as_str(), rest) {
+            ("GET", []) => list(&state, account, request),
+            ("GET", [id]) => match find(&state, account, id) {
+                Some(db) => envelope(200, &info(db)),
+                None => not_found(),
+            },
+            ("POST", [id, "export"]) => export(&mut state, account, id, request),
+            _ => failure(404, 7000, "No route for that URI"),
+        }
+    }
+}
+
+fn kv_put(state: &mut State, account: &str, ns: &str, key: &str, request: &Request) -> ResponseTemplate {
+    if !authorized(state, account, request) {
+        return failure(401, 10000, "Authentication error");
+    }
+    if request.method.as_str() != "PUT" {
+        return failure(405, 10000, "Method not allowed");
+    }
+    let key = percent_decode(key);
+    state.kv.insert(
+        (account.to_owned(), ns.to_owned(), key),
+        Bytes::copy_from_slice(&request.body),
+    );
+    envelope(200, &Value::Null)
+}
+
+/// Decodes `%XX` escapes of a path segment.
+fn percent_decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| segment.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn authorized(state: &State, account: &str, request: &Request) -> bool {
+    let Some(token) = state.tokens.get(account) else {
+        return false;
+    };
+    request
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == format!("Bearer {token}"))
+}
+
+fn find<'s>(state: &'s State, account: &str, id: &str) -> Option<&'s Database> {
+    state
+        .databases
+        .iter()
+        .find(|d| d.account_id == account && (d.uuid == id || d.name == id))
+}
+
+fn info(db: &Database) -> Value {
+    json!({"uuid": db.uuid, "name": db.name, "created_at": "2026-01-01T00:00:00.000Z",
+           "version": "production", "num_tables": 3, "file_size": db.dump.len() * 2,
+           "jurisdiction": null, "read_replication": {"mode": "disabled"}})
+}
+
+fn list(state: &State, account: &str, request: &Request) -> ResponseTemplate {
+    let query: HashMap<String, String> = request.url.query_pairs().into_owned().collect();
+    let asked = query
+        .get("per_page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(100usize);
+    let per_page = state.page_size.map_or(asked, |cap| asked.min(cap)).max(1);
+    let page = query
+        .get("page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(1usize)
+        .max(1);
+    let mine: Vec<&Database> = state
+        .databases
+        .iter()
+        .filter(|d| d.account_id == account)
+        .filter(|d| {
+            query
+                .get("name")
+                .is_none_or(|n| n.is_empty() || *n == d.name)
+        })
+        .collect();
+    let items: Vec<Value> = mine
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|d| json!({"uuid": d.uuid, "name": d.name, "created_at": "2026-01-01T00:00:00.000Z", "version": "production", "jurisdiction": null}))
+        .collect();
+    let body = json!({"success": true, "errors": [], "messages": [], "result": items,
+                      "result_info": {"page": page, "per_page": per_page, "count": items.len(), "total_count": mine.len()}});
+    ResponseTemplate::new(200).set_body_json(body)
+}
+
+fn export(state: &mut State, account: &str, id: &str, request: &Request) -> ResponseTemplate {
+    let Some(db) = find(state, account, id) else {
+        return not_found();
+    };
+    let (uuid, polls, fault) = (db.uuid.clone(), db.polls_before_complete, db.fault.clone());
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+    let polling = body.get("current_bookmark").is_some();
+    if let Some(response) = counted_fault(state, &uuid, fault.as_ref(), polling) {
+        return response;
+    }
+    let Some(bookmark) = body
+        .get("current_bookmark")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
+        if fault == Some(Fault::ExportInProgress) {
+            return failure(
+                409,
+                7500,
+                "Currently processing a long-running export. Cannot start a new export until that completes or times out.",
+            );
+        }
+        let started = state.exports_started.entry(uuid.clone()).or_insert(0);
+        *started += 1;
+        let bookmark = format!("0000000{}-00000001-00004f8a-{}", *started, &uuid[24..]);
+        state.exports.insert(
+            bookmark.clone(),
+            Export {
+                uuid: uuid.clone(),
+                remaining_polls: polls,
+            },
+        );
+        let messages = json!([format!("Generating {uuid}-{bookmark}.sql")]);
+        return envelope(
+            202,
+            &json!({"success": true, "type": "export", "at_bookmark": bookmark, "status": "active", "messages": messages}),
+        );
+    };
+    let Some(export) = state.exports.get_mut(&bookmark).filter(|e| e.uuid == uuid) else {
+        return failure(400, 7500, "Unknown bookmark");
+    };
+    if export.remaining_polls > 0 {
+        export.remaining_polls -= 1;
+        return envelope(
+            202,
+            &json!({"success": true, "type": "export", "at_bookmark": bookmark, "status": "active", "messages": [format!("Uploaded part {}", polls - export.remaining_polls)]}),
+        );
+    }
+    if let Some(Fault::ExportError(message)) = fault {
+        return envelope(
+            200,
+            &json!({"success": false, "type": "export", "at_bookmark": bookmark, "status": "error", "error": message, "messages": []}),
+        );
+    }
+    let file = format!("{uuid}-{bookmark}.sql");
+    let url = format!(
+        "{}/signed/{file}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=3600&X-Amz-Signature=5ec2e7f00d5ec2e7",
+        state.base
+    );
+    envelope(
+        200,
+        &json!({"success": true, "type": "export", "at_bookmark": bookmark, "status": "complete",
+                         "result": {"filename": file, "signed_url": url},
+                         "messages": [format!("Finished uploading {file} in 1 parts.")]}),
+    )
+}
+
+/// Answers with the fault's failure while it has hits left.
+fn counted_fault(
+    state: &mut State,
+    uuid: &str,
+    fault: Option<&Fault>,
+    polling: bool,
+) -> Option<ResponseTemplate> {
+    let (limit, response) = match fault? {
+        Fault::ServerErrors(n) if polling => (*n, failure(500, 7500, "Internal error")),
+        Fault::BadGatewayHtml(n) if polling => (
+            *n,
+            ResponseTemplate::new(502)
+                .insert_header("content-type", "text/html")
+                .set_body_string("<html><head><title>502 Bad Gateway</title></head><body>cloudflare</body></html>"),
+        ),
+        Fault::RateLimited(n) => (
+            *n,
+            failure(429, 971, "Please wait and consider throttling your request speed").insert_header("retry-after", "0"),
+        ),
+        _ => return None,
+    };
+    let db = state.databases.iter_mut().find(|d| d.uuid == uuid)?;
+    if db.fault_hits >= limit {
+        return None;
+    }
+    db.fault_hits += 1;
+    Some(response)
+}
+
+fn envelope(status: u16, result: &Value) -> ResponseTemplate {
+    ResponseTemplate::new(status)
+        .set_body_json(json!({"success": true, "errors": [], "messages": [], "result": result}))
+}
+
+fn failure(status: u16, code: u32, message: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(json!({"success": false, "errors": [{"code": code, "message": message}], "messages": [], "result": null}))
+}
+
+fn not_found() -> ResponseTemplate {
+    failure(404, 7404, "The database could not be found")
+}
