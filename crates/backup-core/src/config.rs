@@ -1,0 +1,489 @@
+//! The configuration file: its serde model (a public contract) and its loading.
+//!
+//! Field names here are the TOML keys operators write, so they are public API: fields are only
+//! ever added, never renamed or removed. Validation lives in [`crate::validate`]; this module
+//! only turns text into typed values.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::{self, MapAccess, Visitor};
+
+use crate::compression::Compression;
+use crate::error::ConfigError;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Config {
+    /// Cloudflare API settings shared by every account.
+    #[serde(default)]
+    pub cloudflare: CloudflareConfig,
+    /// Where backups are written.
+    pub sink: SinkConfig,
+    /// How long backups are kept.
+    #[serde(default)]
+    pub retention: RetentionConfig,
+    /// How runs are carried out (concurrency, polling).
+    #[serde(default)]
+    pub run: RunConfig,
+    /// Where to record that a run (or prune) happened.
+    #[serde(default)]
+    pub heartbeat: HeartbeatConfig,
+    /// The Cloudflare accounts whose databases are backed up, each with its own token.
+    #[serde(default)]
+    pub accounts: Vec<AccountConfig>,
+}
+
+/// `[heartbeat]`: where each run and prune records that it happened. Every target is
+/// optional; a failed heartbeat is reported but never fails the backups.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct HeartbeatConfig {
+    /// A Workers KV key, written with the named account's token.
+    pub kv: Option<KvHeartbeat>,
+    /// An object key in the sink, e.g. `_heartbeat/ucca-backup.json`.
+    pub object: Option<String>,
+    /// A URL to ping (healthchecks-style) after each run.
+    pub url: Option<String>,
+    /// The URL pinged instead when the run failed (default: `url` + `/fail`).
+    pub fail_url: Option<String>,
+}
+
+/// `[heartbeat] kv = { account, namespace_id, key }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct KvHeartbeat {
+    /// The `[[accounts]]` entry whose account and token write the value.
+    pub account: String,
+    /// The KV namespace id.
+    pub namespace_id: String,
+    /// The key.
+    pub key: String,
+}
+
+/// `[cloudflare]`: API settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct CloudflareConfig {
+    /// Override of `https://api.cloudflare.com/client/v4` (proxies, tests).
+    pub api_base_url: Option<String>,
+    /// The request budget of each API token, per five minutes (default 900). Cloudflare
+    /// allows 1,200 and then refuses every call for up to five minutes; every call made with
+    /// a token (by every database of every account using it) counts against it.
+    pub requests_per_five_minutes: Option<u32>,
+}
+
+/// The kind of storage behind `[sink]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum SinkKind {
+    /// Cloudflare R2 through its S3 API.
+    R2,
+    /// Any S3-compatible endpoint.
+    S3,
+    /// A local directory.
+    Fs,
+}
+
+impl fmt::Display for SinkKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SinkKind::R2 => "r2",
+            SinkKind::S3 => "s3",
+            SinkKind::Fs => "fs",
+        })
+    }
+}
+
+/// `[sink]`: where dumps go. Which fields apply depends on `kind`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SinkConfig {
+    /// `r2`, `s3` or `fs`.
+    pub kind: SinkKind,
+    /// Bucket name (`r2`, `s3`).
+    pub bucket: Option<String>,
+    /// Cloudflare account that owns the R2 bucket (`r2`).
+    pub account_id: Option<String>,
+    /// Endpoint URL: required for `s3`, an optional override for `r2`.
+    pub endpoint: Option<String>,
+    /// Region; R2 uses `auto`.
+    pub region: Option<String>,
+    /// R2 jurisdiction (`eu`, `fedramp`), which selects the jurisdiction's endpoint.
+    pub jurisdiction: Option<String>,
+    /// Name of the environment variable holding the access key id (`r2`, `s3`).
+    pub access_key_id_env: Option<String>,
+    /// Name of the environment variable holding the secret access key (`r2`, `s3`).
+    pub secret_access_key_env: Option<String>,
+    /// Directory for `fs`.
+    pub path: Option<PathBuf>,
+}
+
+/// `[retention]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RetentionConfig {
+    /// Days of backups to keep (the seed deployment keeps 30): a backup dated D expires when
+    /// D ≤ today − keep_days, so 30 keeps today and the 29 days before.
+    #[serde(default = "default_keep_days")]
+    pub keep_days: u32,
+    /// Also keep the newest backup of each of the newest N days (beyond `keep_days`).
+    pub keep_daily: Option<u32>,
+    /// Also keep the newest backup of each of the newest N ISO weeks.
+    pub keep_weekly: Option<u32>,
+    /// Also keep the newest backup of each of the newest N months.
+    pub keep_monthly: Option<u32>,
+    /// Never delete the newest N complete backups of a database (default 3, at least 1).
+    #[serde(default = "default_min_keep")]
+    pub min_keep: u32,
+    /// Prune after each run, for the databases that run backed up (default true).
+    #[serde(default = "default_true")]
+    pub prune_after_run: bool,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            keep_days: default_keep_days(),
+            keep_daily: None,
+            keep_weekly: None,
+            keep_monthly: None,
+            min_keep: default_min_keep(),
+            prune_after_run: true,
+        }
+    }
+}
+
+fn default_min_keep() -> u32 {
+    3
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_keep_days() -> u32 {
+    30
+}
+
+/// `[run]`: how a run is carried out. Every field is optional.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RunConfig {
+    /// Databases backed up at once, across all accounts.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Databases backed up at once within one account (an export blocks its database, and
+    /// every export spends the token's shared request budget).
+    #[serde(default = "default_per_account")]
+    pub per_account_concurrency: usize,
+    /// Milliseconds between export polls (D1 cancels exports that are not polled continually).
+    #[serde(default = "default_poll_interval_ms")]
+    pub poll_interval_ms: u64,
+    /// Compression of dumps: `none` (default), `zstd` or `gzip`.
+    #[serde(default)]
+    pub compression: Compression,
+    /// Give up on an export still running after this many minutes (default: no limit; D1
+    /// has no export time limit and a 10 GB database can take hours).
+    pub max_wait_minutes: Option<u64>,
+    /// Multipart part size in MiB for uploads (default 16; at least 5). Larger parts allow
+    /// larger objects under R2's 10,000-part limit.
+    pub part_size_mib: Option<u64>,
+    /// Lifetime of a database's lease in seconds (default 600). A run renews it every third
+    /// of that; a crashed run's lease blocks other runs at most this long.
+    #[serde(default = "default_lease_seconds")]
+    pub lease_seconds: u64,
+}
+
+fn default_lease_seconds() -> u64 {
+    600
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: default_concurrency(),
+            per_account_concurrency: default_per_account(),
+            poll_interval_ms: default_poll_interval_ms(),
+            compression: Compression::None,
+            max_wait_minutes: None,
+            part_size_mib: None,
+            lease_seconds: default_lease_seconds(),
+        }
+    }
+}
+
+fn default_concurrency() -> usize {
+    4
+}
+
+fn default_per_account() -> usize {
+    2
+}
+
+fn default_poll_interval_ms() -> u64 {
+    1000
+}
+
+/// One `[[accounts]]` entry: a Cloudflare account, its token and its databases.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AccountConfig {
+    /// A short name used in reports and in `--only account/db`.
+    pub name: String,
+    /// The 32-hex-digit Cloudflare account id (not needed when every database is local).
+    pub account_id: Option<String>,
+    /// Name of the environment variable holding this account's API token (not needed when
+    /// every database is local).
+    pub token_env: Option<String>,
+    /// A wrangler state directory (`.wrangler/state/v3/d1`): every local D1 database in it is
+    /// backed up, named by its file name. Relative paths are relative to the config file.
+    pub wrangler_state: Option<PathBuf>,
+    /// Key prefix in the sink, e.g. `d1` gives `d1/<date>/<db>.sql`.
+    pub prefix: String,
+    /// The databases to back up.
+    #[serde(default)]
+    pub databases: Vec<DatabaseEntry>,
+}
+
+/// `a/b/../c` → `a/c`, without touching the filesystem (the path may not exist yet).
+fn lexically_normal(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+impl AccountConfig {
+    /// Whether some database of this account is exported through the D1 API (and so needs
+    /// `account_id` and `token_env`).
+    pub fn needs_api(&self) -> bool {
+        self.databases.iter().any(|db| db.sqlite.is_none())
+    }
+
+    /// The account id, or `""` for an account holding only local databases.
+    pub fn account_id_or_empty(&self) -> &str {
+        self.account_id.as_deref().unwrap_or_default()
+    }
+}
+
+/// A database to back up: a bare name (`"ops-db"`) or a table
+/// (`{ name = "x", id = "<uuid>", compression = "zstd", ... }`) whose optional fields override
+/// `[run]` for this database.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DatabaseEntry {
+    /// The database name, as D1 lists it; also the dump's file name.
+    pub name: String,
+    /// The database uuid; when given, the name is not looked up.
+    pub id: Option<String>,
+    /// A local SQLite file (e.g. a wrangler local D1 database) to dump instead of exporting
+    /// through the API. Relative paths are relative to the config file.
+    pub sqlite: Option<PathBuf>,
+    /// Overrides `run.poll_interval_ms`.
+    pub poll_interval_ms: Option<u64>,
+    /// Overrides `run.max_wait_minutes`.
+    pub max_wait_minutes: Option<u64>,
+    /// Overrides `run.part_size_mib`.
+    pub part_size_mib: Option<u64>,
+    /// Overrides `run.compression`.
+    pub compression: Option<Compression>,
+}
+
+impl DatabaseEntry {
+    /// An entry by name alone.
+    pub fn named(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// The table form of an entry; the derive gives exact "unknown field" messages.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Table {
+    name: String,
+    id: Option<String>,
+    sqlite: Option<PathBuf>,
+    poll_interval_ms: Option<u64>,
+    max_wait_minutes: Option<u64>,
+    part_size_mib: Option<u64>,
+    compression: Option<Compression>,
+}
+
+impl From<Table> for DatabaseEntry {
+    fn from(t: Table) -> Self {
+        Self {
+            name: t.name,
+            id: t.id,
+            sqlite: t.sqlite,
+            poll_interval_ms: t.poll_interval_ms,
+            max_wait_minutes: t.max_wait_minutes,
+            part_size_mib: t.part_size_mib,
+            compression: t.compression,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DatabaseEntry {
+    // Hand-written so that a wrong entry gets a precise message rather than serde's
+    // "data did not match any variant of untagged enum".
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntryVisitor;
+        impl<'de> Visitor<'de> for EntryVisitor {
+            type Value = DatabaseEntry;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    r#"a database name ("ops-db") or a table ({ name = "ops-db", id = "<uuid>" })"#,
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DatabaseEntry, E> {
+                Ok(DatabaseEntry::named(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<DatabaseEntry, A::Error> {
+                Table::deserialize(de::value::MapAccessDeserializer::new(map)).map(Into::into)
+            }
+        }
+        deserializer.deserialize_any(EntryVisitor)
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates the file at `path`.
+    ///
+    /// Errors name the file, the field and what is expected.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text, path)
+    }
+
+    /// Parses and validates configuration text; `origin` names the file in errors.
+    pub fn from_toml(text: &str, origin: &Path) -> Result<Self, ConfigError> {
+        let parse_error = |field: String, source: toml::de::Error| ConfigError::Parse {
+            path: origin.to_path_buf(),
+            field,
+            source: Box::new(source),
+        };
+        let deserializer =
+            toml::Deserializer::parse(text).map_err(|e| parse_error(String::new(), e))?;
+        // serde_path_to_error names the field (`accounts[0].databases[2].id`) that the TOML
+        // error's line and column point at.
+        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let field = e.path().to_string();
+            parse_error(field, e.into_inner())
+        })?;
+        crate::validate::validate(&config, origin)?;
+        let mut config = config;
+        let base = origin.parent().unwrap_or_else(|| Path::new(""));
+        let base =
+            &lexically_normal(&std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf()));
+        for account in &mut config.accounts {
+            // Validation accepted the prefix, so normalizing cannot fail; keep it as written
+            // if it somehow does.
+            if let Ok(prefix) = crate::layout::normalize_prefix(&account.prefix) {
+                account.prefix = prefix;
+            }
+            // Local paths are relative to the file that names them, not to the caller's
+            // working directory (cron and systemd start elsewhere).
+            if let Some(dir) = &mut account.wrangler_state {
+                *dir = lexically_normal(&base.join(&*dir));
+            }
+            for db in &mut account.databases {
+                if let Some(file) = &mut db.sqlite {
+                    *file = lexically_normal(&base.join(&*file));
+                }
+            }
+        }
+        if let (SinkKind::Fs, Some(path)) = (config.sink.kind, &mut config.sink.path) {
+            *path = lexically_normal(&base.join(&*path));
+        }
+        Ok(config)
+    }
+
+    /// Fields that are set but not used by `sink.kind` (for example `path` with `kind = "s3"`),
+    /// as `(field, why)`. They are not errors: one file may carry settings for several kinds.
+    pub fn ignored_fields(&self) -> Vec<(String, String)> {
+        let sink = &self.sink;
+        let kind = sink.kind;
+        let remote_only = [
+            ("bucket", sink.bucket.is_some()),
+            ("endpoint", sink.endpoint.is_some()),
+            ("region", sink.region.is_some()),
+            ("access_key_id_env", sink.access_key_id_env.is_some()),
+            (
+                "secret_access_key_env",
+                sink.secret_access_key_env.is_some(),
+            ),
+        ];
+        let mut unused: Vec<(&str, bool)> = Vec::new();
+        match kind {
+            SinkKind::Fs => {
+                unused.extend(remote_only);
+                unused.push(("account_id", sink.account_id.is_some()));
+                unused.push(("jurisdiction", sink.jurisdiction.is_some()));
+            }
+            SinkKind::S3 => {
+                unused.push(("path", sink.path.is_some()));
+                unused.push(("account_id", sink.account_id.is_some()));
+                unused.push(("jurisdiction", sink.jurisdiction.is_some()));
+            }
+            SinkKind::R2 => unused.push(("path", sink.path.is_some())),
+        }
+        unused
+            .into_iter()
+            .filter(|(_, present)| *present)
+            .map(|(field, _)| {
+                (
+                    format!("sink.{field}"),
+                    format!("not used when sink.kind = \"{kind}\""),
+                )
+            })
+            .collect()
+    }
+
+    /// Every environment variable the file names, with the field that names it, in file
+    /// order. The caller reads them (the library never reads the environment).
+    pub fn secret_env_vars(&self) -> Vec<(String, &str)> {
+        let mut vars = Vec::new();
+        if matches!(self.sink.kind, SinkKind::R2 | SinkKind::S3) {
+            if let Some(var) = &self.sink.access_key_id_env {
+                vars.push(("sink.access_key_id_env".to_owned(), var.as_str()));
+            }
+            if let Some(var) = &self.sink.secret_access_key_env {
+                vars.push(("sink.secret_access_key_env".to_owned(), var.as_str()));
+            }
+        }
+        for (i, account) in self.accounts.iter().enumerate() {
+            if let Some(var) = account.token_env.as_deref().filter(|_| account.needs_api()) {
+                vars.push((format!("accounts[{i}].token_env"), var));
+            }
+        }
+        vars
+    }
+}

@@ -1,0 +1,148 @@
+//! The [`Engine`]: a validated configuration joined to its sink and its D1 clients.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use d1_export::{ApiToken, D1Client, RateLimit};
+use r2_sink::BackupSink;
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::run::SharedSink;
+use crate::secrets::Secrets;
+use crate::sinks;
+
+/// Runs backups for one configuration. Cheap to share: build it once and call
+/// [`Engine::run`](crate::Engine::run) for each run.
+#[derive(Debug)]
+pub struct Engine {
+    config: Config,
+    sink: SharedSink,
+    /// One client per account, in `config.accounts` order (`None` for accounts with only
+    /// local databases). Accounts that name the same
+    /// token variable share one client, and so one request budget: D1's rate limit is per
+    /// token, not per account.
+    clients: Vec<Option<D1Client>>,
+    /// Names this engine in leases, so operators can tell which run holds one.
+    owner: String,
+}
+
+/// Builds an [`Engine`]. Setters cannot fail; [`EngineBuilder::build`] can.
+#[derive(Debug)]
+#[must_use]
+pub struct EngineBuilder {
+    config: Config,
+    secrets: Secrets,
+    sink: Option<SharedSink>,
+    user_agent: Option<String>,
+    owner: Option<String>,
+}
+
+impl Engine {
+    /// Starts building an engine for a validated `config` and the `secrets` it names.
+    pub fn builder(config: Config, secrets: Secrets) -> EngineBuilder {
+        EngineBuilder {
+            config,
+            secrets,
+            sink: None,
+            user_agent: None,
+            owner: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The sink backups are written to.
+    pub fn sink(&self) -> &SharedSink {
+        &self.sink
+    }
+
+    pub(crate) fn clients(&self) -> &[Option<D1Client>] {
+        &self.clients
+    }
+
+    pub(crate) fn owner(&self) -> &str {
+        &self.owner
+    }
+}
+
+impl EngineBuilder {
+    /// Uses `sink` instead of the one `[sink]` describes (embedding, tests, custom sinks).
+    pub fn sink(mut self, sink: Arc<dyn BackupSink>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// Names this engine in the leases it takes (e.g. `host-a pid 4242`); by default a name
+    /// unique to this process and moment.
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+
+    /// The user agent sent to the Cloudflare API.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = Some(user_agent.into());
+        self
+    }
+
+    /// Builds the sink (unless one was given) and one D1 client per distinct token.
+    pub fn build(self) -> Result<Engine, Error> {
+        let sink = match self.sink {
+            Some(sink) => sink,
+            None => sinks::from_config(&self.config.sink, &self.config.run, &self.secrets)?,
+        };
+        let user_agent = self
+            .user_agent
+            .unwrap_or_else(|| concat!("d1-backup/", env!("CARGO_PKG_VERSION")).to_owned());
+        let mut by_token: HashMap<&str, D1Client> = HashMap::new();
+        let mut clients = Vec::with_capacity(self.config.accounts.len());
+        for (i, account) in self.config.accounts.iter().enumerate() {
+            let Some(token_env) = account.token_env.as_deref().filter(|_| account.needs_api())
+            else {
+                clients.push(None); // Only local databases: no API client.
+                continue;
+            };
+            if let Some(client) = by_token.get(token_env) {
+                clients.push(Some(client.clone()));
+                continue;
+            }
+            let token = self
+                .secrets
+                .get(token_env)
+                .ok_or_else(|| Error::MissingSecret {
+                    field: format!("accounts[{i}].token_env"),
+                    var: token_env.to_owned(),
+                })?;
+            let mut builder =
+                D1Client::builder(ApiToken::from(token.to_owned())).user_agent(user_agent.clone());
+            if let Some(base) = &self.config.cloudflare.api_base_url {
+                builder = builder.base_url(base.clone());
+            }
+            if let Some(requests) = self.config.cloudflare.requests_per_five_minutes {
+                builder = builder.rate_limit(RateLimit::per_five_minutes(requests));
+            }
+            let client = builder.build().map_err(|source| Error::Client {
+                account: account.name.clone(),
+                source: Box::new(source),
+            })?;
+            by_token.insert(token_env, client.clone());
+            clients.push(Some(client));
+        }
+        let owner = self.owner.unwrap_or_else(|| {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            format!("pid {} #{nanos:08x}", std::process::id())
+        });
+        Ok(Engine {
+            config: self.config,
+            sink,
+            clients,
+            owner,
+        })
+    }
+}

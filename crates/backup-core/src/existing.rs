@@ -1,0 +1,97 @@
+//! Reading what the sink already holds: complete backups (dump + matching manifest).
+
+use bytes::Bytes;
+use chrono::NaiveDate;
+use futures::{StreamExt, TryStreamExt};
+use r2_sink::{BackupSink, PutOptions};
+
+use crate::layout;
+use crate::manifest::Manifest;
+use crate::run::error_chain;
+
+/// Manifests and leases are small; anything larger is not one of ours.
+const MAX_SMALL_OBJECT: usize = 1024 * 1024;
+
+/// The manifest of the complete backup of `database` for `date`, if there is one: the manifest
+/// parses, and its dump exists with the size it records. A dump without a manifest, or whose
+/// size disagrees, is not a complete backup.
+pub(crate) async fn complete_backup(
+    sink: &dyn BackupSink,
+    prefix: &str,
+    date: NaiveDate,
+    database: &str,
+) -> Result<Option<Manifest>, String> {
+    let key = layout::manifest_key(prefix, date, database);
+    let Some(manifest) = read_manifest(sink, &key).await? else {
+        return Ok(None);
+    };
+    let dump = sink
+        .head(&manifest.dump.key)
+        .await
+        .map_err(|e| format!("cannot check {}: {}", manifest.dump.key, error_chain(&e)))?;
+    Ok(dump
+        .filter(|info| info.size == manifest.dump.bytes)
+        .map(|_| manifest))
+}
+
+/// Reads and parses the manifest at `key`; `None` when there is none.
+pub(crate) async fn read_manifest(
+    sink: &dyn BackupSink,
+    key: &str,
+) -> Result<Option<Manifest>, String> {
+    match read_small(sink, key).await? {
+        Some(bytes) => Manifest::from_json(&bytes)
+            .map(Some)
+            .map_err(|e| format!("{key}: {e}")),
+        None => Ok(None),
+    }
+}
+
+/// Reads a small object (a manifest, a lease) whole; `None` when there is none.
+pub(crate) async fn read_small(
+    sink: &dyn BackupSink,
+    key: &str,
+) -> Result<Option<Vec<u8>>, String> {
+    let mut body = match sink.get(key, None).await {
+        Ok(body) => body,
+        Err(e) if e.kind() == r2_sink::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {key}: {}", error_chain(&e))),
+    };
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| format!("cannot read {key}: {e}"))?;
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() > MAX_SMALL_OBJECT {
+            return Err(format!("{key} is too large to be a d1-backup record"));
+        }
+    }
+    Ok(Some(bytes))
+}
+
+/// Stores `manifest` beside its dump.
+pub(crate) async fn write_manifest(
+    sink: &dyn BackupSink,
+    prefix: &str,
+    manifest: &Manifest,
+) -> Result<(), String> {
+    let key = layout::manifest_key(prefix, manifest.date, &manifest.database.name);
+    let body = futures::stream::iter([Ok(Bytes::from(manifest.to_json()))]).boxed();
+    let mut options = PutOptions::default();
+    options.content_type = Some("application/json".to_owned());
+    sink.put_stream(&key, body, options)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("cannot write the manifest {key}: {}", error_chain(&e)))
+}
+
+/// Every key under `prefix/` (the account's folder), in key order.
+pub(crate) async fn list_keys(
+    sink: &dyn BackupSink,
+    prefix: &str,
+) -> Result<Vec<r2_sink::ObjectInfo>, String> {
+    let folder = format!("{prefix}/");
+    sink.list(&folder)
+        .try_collect()
+        .await
+        .map_err(|e| format!("cannot list {folder}: {}", error_chain(&e)))
+}

@@ -1,0 +1,207 @@
+//! The bucket layout: `<prefix>/<YYYY-MM-DD>/<db-name>.sql`.
+//!
+//! The layout is a persisted format (operators, retention and restores read it), so it is
+//! fixed: one function builds keys, and the checks here guarantee that every configured
+//! prefix and database name yields a key inside its prefix.
+
+use chrono::NaiveDate;
+
+use crate::compression::Compression;
+
+/// The object key of a database's dump for one date.
+///
+/// `prefix` must already be normalized ([`normalize_prefix`]); names are checked by
+/// [`check_database_name`] during config validation.
+pub fn dump_key(prefix: &str, date: NaiveDate, database: &str) -> String {
+    format!("{}/{}.sql", date_prefix(prefix, date), database)
+}
+
+/// The object key of a database's dump for one date, compressed as `compression` says.
+pub fn dump_key_for(
+    prefix: &str,
+    date: NaiveDate,
+    database: &str,
+    compression: Compression,
+) -> String {
+    format!(
+        "{}/{}.{}",
+        date_prefix(prefix, date),
+        database,
+        compression.extension()
+    )
+}
+
+/// The key of the manifest beside a database's dump for one date.
+pub fn manifest_key(prefix: &str, date: NaiveDate, database: &str) -> String {
+    format!(
+        "{}/{}{MANIFEST_SUFFIX}",
+        date_prefix(prefix, date),
+        database
+    )
+}
+
+const MANIFEST_SUFFIX: &str = ".manifest.json";
+
+/// What a key in the layout is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayoutKey {
+    /// A dump, compressed as given.
+    Dump(Compression),
+    /// A manifest.
+    Manifest,
+}
+
+/// Reads a key of the layout under `prefix`: its date, database name and kind. Keys that do
+/// not match the layout exactly (other folders, other files, leases) give `None`, so nothing
+/// outside the layout is ever taken for a backup.
+pub fn parse_key(prefix: &str, key: &str) -> Option<(NaiveDate, String, LayoutKey)> {
+    let rest = key.strip_prefix(prefix)?.strip_prefix('/')?;
+    let (date, file) = rest.split_once('/')?;
+    if date.len() != 10 || file.contains('/') {
+        return None;
+    }
+    let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    let (name, kind) = if let Some(name) = file.strip_suffix(MANIFEST_SUFFIX) {
+        (name, LayoutKey::Manifest)
+    } else {
+        [Compression::Zstd, Compression::Gzip, Compression::None]
+            .into_iter()
+            .find_map(|c| {
+                file.strip_suffix(c.extension())
+                    .and_then(|n| n.strip_suffix('.'))
+                    .map(|n| (n, LayoutKey::Dump(c)))
+            })?
+    };
+    check_database_name(name).ok()?;
+    Some((date, name.to_owned(), kind))
+}
+
+/// The folder (with trailing `/`) that holds every dump of `prefix` for `date`.
+pub fn date_prefix(prefix: &str, date: NaiveDate) -> String {
+    format!("{prefix}/{}", date.format("%Y-%m-%d"))
+}
+
+/// Normalizes a configured prefix: trailing slashes are dropped; empty prefixes, absolute
+/// prefixes, `.`/`..` segments and empty segments are refused (they would write outside the
+/// intended folder or collide with other prefixes).
+pub(crate) fn normalize_prefix(prefix: &str) -> Result<String, String> {
+    let trimmed = prefix.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return Err("is empty: every account needs its own folder in the bucket".into());
+    }
+    if trimmed.starts_with('/') {
+        return Err(format!(
+            "{prefix:?} starts with '/': keys are relative to the bucket"
+        ));
+    }
+    if trimmed.chars().any(char::is_control) || trimmed.contains('\\') {
+        return Err(format!("{prefix:?} contains control characters or '\\'"));
+    }
+    for segment in trimmed.split('/') {
+        match segment {
+            "" => return Err(format!("{prefix:?} contains an empty segment ('//')")),
+            "." | ".." => return Err(format!("{prefix:?} contains a {segment:?} segment")),
+            _ => {}
+        }
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// Checks that a database name can be used as a file name in the layout.
+pub(crate) fn check_database_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} cannot be used as a file name in the bucket layout"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default()
+    }
+
+    #[test]
+    fn keys_follow_the_seed_layout() {
+        assert_eq!(
+            dump_key("d1", date("2026-11-30"), "ops-db"),
+            "d1/2026-11-30/ops-db.sql"
+        );
+        assert_eq!(
+            dump_key("rtopacks", date("2026-01-05"), "rto-abs-db"),
+            "rtopacks/2026-01-05/rto-abs-db.sql"
+        );
+    }
+
+    #[test]
+    fn keys_parse_back_and_strangers_do_not() {
+        let d = date("2026-11-30");
+        for compression in [Compression::None, Compression::Zstd, Compression::Gzip] {
+            let key = dump_key_for("d1", d, "ops.db", compression);
+            assert_eq!(
+                parse_key("d1", &key),
+                Some((d, "ops.db".to_owned(), LayoutKey::Dump(compression)))
+            );
+        }
+        assert_eq!(
+            parse_key("d1", &manifest_key("d1", d, "ops-db")),
+            Some((d, "ops-db".to_owned(), LayoutKey::Manifest))
+        );
+        for stranger in [
+            "d1/2026-11-30/ops-db.txt",
+            "d1/2026-11-30/sub/ops-db.sql",
+            "d1/_leases/ops-db/1.json",
+            "d1/2026-13-01/ops-db.sql",
+            "d10/2026-11-30/ops-db.sql",
+            "other/2026-11-30/ops-db.sql",
+            "d1/2026-11-30/.sql",
+            "d1/2026-11-30/a b.sql",
+        ] {
+            assert_eq!(parse_key("d1", stranger), None, "{stranger}");
+        }
+    }
+
+    #[test]
+    fn prefixes() {
+        fn check(input: &str, expected: Result<&str, ()>) {
+            let got = normalize_prefix(input).map_err(|_| ());
+            assert_eq!(
+                got.as_deref(),
+                expected.as_deref().map_err(|()| &()),
+                "{input:?}"
+            );
+        }
+        check("d1", Ok("d1"));
+        check("d1/", Ok("d1"));
+        check("backups/d1", Ok("backups/d1"));
+        check("", Err(()));
+        check("/", Err(()));
+        check("/d1", Err(()));
+        check("a/../b", Err(()));
+        check("..", Err(()));
+        check("a//b", Err(()));
+        check("./a", Err(()));
+    }
+
+    #[test]
+    fn database_names() {
+        for ok in ["ops-db", "rto_nrt.db", "A1"] {
+            assert!(check_database_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".", "..", "a/b", "a b", "é", &"x".repeat(65)] {
+            assert!(check_database_name(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! Orchestration for Cloudflare D1 backups.
+//!
+//! `d1-backup-core` joins the D1 API client ([`d1_export`]) to a storage sink ([`r2_sink`]):
+//! it loads and validates the [`Config`], plans which databases a run covers, exports each one
+//! and streams its dump into the sink at `<prefix>/<YYYY-MM-DD>/<db-name>.sql`, and reports
+//! what happened in a [`RunReport`].
+//!
+//! The caller owns the process: it supplies the secrets ([`Secrets::resolve`] takes a lookup
+//! function; the library never reads the environment), the cancellation token, the run date
+//! and a [`Progress`] reporter (`&()` for none). The library never prints or exits.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use d1_backup_core::{Config, Engine, RunOptions, Secrets};
+//! use tokio_util::sync::CancellationToken;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let path = Path::new("d1-backup.toml");
+//! let config = Config::load(path)?;
+//! let secrets = Secrets::resolve(&config, path, |name| std::env::var(name).ok())?;
+//! let engine = Engine::builder(config, secrets).build()?;
+//! let today = chrono::Utc::now().date_naive();
+//! let report = engine
+//!     .run(&RunOptions::new(today), &(), &CancellationToken::new())
+//!     .await?;
+//! for db in &report.databases {
+//!     println!("{} {} {:?}", db.name, db.status.as_str(), db.error);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Crate features
+//!
+//! None yet: compression, the local SQLite source and retention arrive behind features in
+//! later versions.
+
+#![deny(missing_docs)]
+
+mod compression;
+mod config;
+mod engine;
+mod error;
+mod existing;
+mod heartbeat;
+mod layout;
+mod lease;
+mod local;
+mod manifest;
+mod plan;
+mod progress;
+mod prune;
+mod report;
+mod retention;
+mod run;
+mod secrets;
+mod sinks;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+mod store;
+mod transfer;
+mod validate;
+
+pub use compression::Compression;
+pub use config::{
+    AccountConfig, CloudflareConfig, Config, DatabaseEntry, HeartbeatConfig, KvHeartbeat,
+    RetentionConfig, RunConfig, SinkConfig, SinkKind,
+};
+pub use engine::{Engine, EngineBuilder};
+pub use error::{ConfigError, Error, Problem};
+pub use heartbeat::{HEARTBEAT_VERSION, Heartbeat, HeartbeatDatabase, HeartbeatOutcome, Totals};
+pub use layout::{LayoutKey, date_prefix, dump_key, dump_key_for, manifest_key, parse_key};
+pub use manifest::{MANIFEST_KIND, MANIFEST_VERSION, Manifest, ManifestDatabase, ManifestDump};
+pub use plan::Selector;
+pub use progress::{EventKind, Progress, ProgressEvent};
+pub use prune::{PruneDecision, PruneMode, PruneOptions, PruneReport};
+pub use report::{DatabaseReport, RunReport, Status};
+pub use retention::{Action, RetentionPolicy};
+pub use run::{Force, RunOptions};
+pub use secrets::Secrets;
+
+/// Re-exported so embedding services name the same versions.
+pub use {chrono, d1_export, r2_sink, tokio_util};

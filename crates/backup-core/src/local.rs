@@ -1,0 +1,187 @@
+//! The local source: a SQLite file (e.g. a wrangler local D1 database) dumped by this crate
+//! in D1's export format and stored like any export (feature `sqlite`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::Compression;
+use crate::progress::EventKind;
+use crate::run::SharedSink;
+use crate::store::{self, Put};
+use crate::transfer::{Failure, Transferred};
+
+/// Where wrangler keeps local D1 databases under its state directory.
+const WRANGLER_D1_FOLDER: &str = "miniflare-D1DatabaseObject";
+
+/// The SQLite files of a wrangler state directory (`.wrangler/state/v3/d1`, or its
+/// `miniflare-D1DatabaseObject` folder), as `(name, path)` sorted by name. A database is named
+/// by its file name without `.sqlite` (wrangler names the file after the database's id).
+pub(crate) fn wrangler_databases(state: &Path) -> Result<Vec<(String, PathBuf)>, String> {
+    let nested = state.join(WRANGLER_D1_FOLDER);
+    let folder = if nested.is_dir() {
+        nested
+    } else {
+        state.to_path_buf()
+    };
+    let entries = std::fs::read_dir(&folder).map_err(|e| {
+        format!(
+            "cannot read the wrangler state directory {}: {e}; point wrangler_state at .wrangler/state/v3/d1 of a project that ran `wrangler d1 ... --local`",
+            folder.display()
+        )
+    })?;
+    let mut found = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|e| format!("cannot read {}: {e}", folder.display()))?
+            .path();
+        let is_sqlite = path.extension().is_some_and(|e| e == "sqlite");
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        // metadata.sqlite is miniflare's own bookkeeping, not a database.
+        if is_sqlite && stem != "metadata" && path.is_file() {
+            found.push((stem.to_owned(), path));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Dumps `path` and stores the dump at `key`.
+pub(crate) async fn transfer(
+    sink: &SharedSink,
+    key: &str,
+    path: &Path,
+    compression: Compression,
+    emit: &(dyn Fn(EventKind<'_>) + Sync),
+) -> Result<Transferred, Failure> {
+    let fail = |message: String| Failure {
+        message,
+        exports: 0,
+        bookmark: None,
+    };
+    emit(EventKind::DownloadStarted {
+        content_length: None,
+    });
+    let (body, dumper) = imp::dump_stream(path.to_path_buf());
+    let mut metadata = BTreeMap::new();
+    metadata.insert("source".to_owned(), "sqlite".to_owned());
+    let put = Put {
+        sink,
+        key,
+        total: None,
+        compression,
+        metadata,
+    };
+    let stored = store::store(put, body, emit).await;
+    // The dump's own error says more than the sink's "source failed".
+    let dumped = dumper
+        .await
+        .map_err(|e| fail(format!("the dump task failed: {e}")))?;
+    match (stored, dumped) {
+        (Ok(stored), Ok(())) => Ok(Transferred {
+            stored,
+            bookmark: None,
+            exports: 0,
+            notes: Vec::new(),
+        }),
+        (_, Err(error)) => Err(fail(error)),
+        (Err(error), Ok(())) => Err(fail(format!(
+            "upload to {key} failed: {}",
+            crate::run::error_chain(&error)
+        ))),
+    }
+}
+
+#[cfg(feature = "sqlite")]
+mod imp {
+    use std::io::{self, Write};
+    use std::path::PathBuf;
+
+    use bytes::Bytes;
+    use futures::StreamExt;
+    use r2_sink::ByteStream;
+    use tokio::sync::mpsc;
+    use tokio::task::JoinHandle;
+
+    use crate::sqlite::{SqliteDumpOptions, dump_sqlite};
+
+    /// Chunks handed from the dumping thread to the upload; with the channel's depth this
+    /// bounds the memory the local source uses.
+    const CHUNK: usize = 256 * 1024;
+    const DEPTH: usize = 8;
+
+    /// Runs the dump on a blocking thread and streams its output. The handle ends with the
+    /// dump's error, if any (the stream then ends with an error too, so the put aborts).
+    pub(super) fn dump_stream(path: PathBuf) -> (ByteStream, JoinHandle<Result<(), String>>) {
+        let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(DEPTH);
+        let handle = tokio::task::spawn_blocking(move || {
+            let mut out = ChannelWriter {
+                tx: tx.clone(),
+                buf: Vec::with_capacity(CHUNK),
+            };
+            let result = dump_sqlite(&path, &SqliteDumpOptions::default(), &mut out)
+                .map_err(|e| crate::run::error_chain(&e))
+                .and_then(|_| out.flush().map_err(|e| e.to_string()));
+            if let Err(message) = &result {
+                let _ = tx.blocking_send(Err(io::Error::other(message.clone())));
+            }
+            result
+        });
+        let stream = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        })
+        .boxed();
+        (stream, handle)
+    }
+
+    /// An `io::Write` that sends full chunks over the channel (blocking when it is full).
+    struct ChannelWriter {
+        tx: mpsc::Sender<io::Result<Bytes>>,
+        buf: Vec<u8>,
+    }
+
+    impl ChannelWriter {
+        fn send(&mut self) -> io::Result<()> {
+            if self.buf.is_empty() {
+                return Ok(());
+            }
+            let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+            // A closed channel means the upload stopped: stop dumping.
+            self.tx
+                .blocking_send(Ok(chunk))
+                .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the upload stopped"))
+        }
+    }
+
+    impl Write for ChannelWriter {
+        fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+            self.buf.extend_from_slice(data);
+            if self.buf.len() >= CHUNK {
+                self.send()?;
+            }
+            Ok(data.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            self.send()
+        }
+    }
+}
+
+#[cfg(not(feature = "sqlite"))]
+mod imp {
+    use std::path::PathBuf;
+
+    use futures::StreamExt;
+    use r2_sink::ByteStream;
+    use tokio::task::JoinHandle;
+
+    const MISSING: &str = "this build cannot dump local SQLite files (feature `sqlite`)";
+
+    pub(super) fn dump_stream(_path: PathBuf) -> (ByteStream, JoinHandle<Result<(), String>>) {
+        let stream = futures::stream::once(async { Err(std::io::Error::other(MISSING)) }).boxed();
+        (stream, tokio::spawn(async { Err(MISSING.to_owned()) }))
+    }
+}

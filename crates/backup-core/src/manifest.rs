@@ -1,0 +1,175 @@
+//! Manifests: the versioned JSON record written beside each dump, after the dump is complete.
+//!
+//! A dump without its manifest is not a backup: listing, verification and retention treat it
+//! as incomplete. The manifest is a persisted format (public API): fields are only added, and
+//! `version` changes when a reader would have to behave differently.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::compression::Compression;
+
+/// The manifest format version this crate writes.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// The `kind` field every manifest carries, so a stray JSON object is never taken for one.
+pub const MANIFEST_KIND: &str = "d1-backup-manifest";
+
+/// The record of one complete backup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Manifest {
+    /// Always [`MANIFEST_KIND`].
+    pub kind: String,
+    /// The format version ([`MANIFEST_VERSION`] when written by this crate).
+    pub version: u32,
+    /// The tool that wrote it, e.g. `d1-backup 0.1.0`.
+    pub tool: String,
+    /// The account's configured name.
+    pub account: String,
+    /// The Cloudflare account id the database belongs to (null for local-only accounts).
+    pub account_id: Option<String>,
+    /// The database.
+    pub database: ManifestDatabase,
+    /// The date folder of the backup.
+    pub date: NaiveDate,
+    /// When the backup started.
+    pub started_at: DateTime<Utc>,
+    /// When the dump object was complete.
+    pub finished_at: DateTime<Utc>,
+    /// The dump object.
+    pub dump: ManifestDump,
+}
+
+/// The database a manifest describes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ManifestDatabase {
+    /// The database name.
+    pub name: String,
+    /// The D1 uuid (null for a local SQLite file).
+    pub uuid: Option<String>,
+    /// The D1 bookmark the export was taken at (null for a local SQLite file).
+    pub bookmark: Option<String>,
+    /// The local SQLite file the dump was made from (null for D1 exports).
+    pub sqlite: Option<String>,
+}
+
+/// The dump object a manifest vouches for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ManifestDump {
+    /// The object key.
+    pub key: String,
+    /// Bytes stored (compressed, when compressed).
+    pub bytes: u64,
+    /// Lower-case hex SHA-256 of the stored bytes.
+    pub sha256: String,
+    /// How the stored bytes are compressed.
+    pub compression: Compression,
+    /// Bytes of the SQL text before compression.
+    pub sql_bytes: u64,
+    /// Lower-case hex SHA-256 of the SQL text before compression.
+    pub sql_sha256: String,
+}
+
+impl Manifest {
+    /// Parses a manifest, refusing objects that are not manifests or come from a newer format.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
+        let manifest: Manifest =
+            serde_json::from_slice(bytes).map_err(|e| format!("not a d1-backup manifest: {e}"))?;
+        if manifest.kind != MANIFEST_KIND {
+            return Err(format!(
+                "kind is {:?}, not {MANIFEST_KIND:?}",
+                manifest.kind
+            ));
+        }
+        if manifest.version > MANIFEST_VERSION {
+            return Err(format!(
+                "manifest version {} is newer than this tool understands ({MANIFEST_VERSION}); upgrade d1-backup",
+                manifest.version
+            ));
+        }
+        Ok(manifest)
+    }
+
+    /// The JSON text stored in the sink (pretty, so operators can read it in a console).
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serializing plain strings, numbers and dates cannot fail.
+        serde_json::to_vec_pretty(self).unwrap_or_default()
+    }
+}
+
+/// The tool name and version written into manifests.
+pub(crate) fn tool() -> String {
+    concat!("d1-backup ", env!("CARGO_PKG_VERSION")).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Manifest {
+        let at = DateTime::parse_from_rfc3339("2026-11-30T03:00:00Z")
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or_default();
+        Manifest {
+            kind: MANIFEST_KIND.to_owned(),
+            version: MANIFEST_VERSION,
+            tool: "d1-backup 0.1.0".to_owned(),
+            account: "ucca".to_owned(),
+            account_id: Some("e5a9830215a8d88961dc6c80a8c7442a".to_owned()),
+            database: ManifestDatabase {
+                name: "ops-db".to_owned(),
+                uuid: Some("4b1e2f6a-9c1d-4e8f-a2b3-c4d5e6f7a8b9".to_owned()),
+                bookmark: Some("00000001-00000002-00004f8a-0123".to_owned()),
+                sqlite: None,
+            },
+            date: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap_or_default(),
+            started_at: at,
+            finished_at: at,
+            dump: ManifestDump {
+                key: "d1/2026-11-30/ops-db.sql".to_owned(),
+                bytes: 382_976,
+                sha256: "ab".repeat(32),
+                compression: Compression::None,
+                sql_bytes: 382_976,
+                sql_sha256: "ab".repeat(32),
+            },
+        }
+    }
+
+    /// The persisted format is public: this snapshot changes only on purpose.
+    #[test]
+    fn snapshot_of_the_format() {
+        let json: serde_json::Value =
+            serde_json::from_slice(&sample().to_json()).unwrap_or_default();
+        let expected = serde_json::json!({
+            "kind": "d1-backup-manifest", "version": 1, "tool": "d1-backup 0.1.0",
+            "account": "ucca", "account_id": "e5a9830215a8d88961dc6c80a8c7442a",
+            "database": {"name": "ops-db", "uuid": "4b1e2f6a-9c1d-4e8f-a2b3-c4d5e6f7a8b9",
+                         "bookmark": "00000001-00000002-00004f8a-0123", "sqlite": null},
+            "date": "2026-11-30",
+            "started_at": "2026-11-30T03:00:00Z", "finished_at": "2026-11-30T03:00:00Z",
+            "dump": {"key": "d1/2026-11-30/ops-db.sql", "bytes": 382_976, "sha256": "ab".repeat(32),
+                     "compression": "none", "sql_bytes": 382_976, "sql_sha256": "ab".repeat(32)}
+        });
+        assert_eq!(json, expected);
+    }
+
+    #[test]
+    fn round_trips_and_refuses_strangers() {
+        let manifest = sample();
+        assert_eq!(
+            Manifest::from_json(&manifest.to_json()),
+            Ok(manifest.clone())
+        );
+        assert!(Manifest::from_json(b"{}").is_err());
+        let mut newer = manifest;
+        newer.version = MANIFEST_VERSION + 1;
+        let error = Manifest::from_json(&newer.to_json())
+            .err()
+            .unwrap_or_default();
+        assert!(error.contains("upgrade"), "{error}");
+    }
+}

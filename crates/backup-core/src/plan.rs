@@ -1,0 +1,202 @@
+//! Planning: which configured databases a run covers (`--only`), and their uuids.
+//!
+//! Names are resolved through D1's list endpoint once per account per run, and only for
+//! accounts where some selected database has no configured `id`. A database the account does
+//! not have is a failure of that database alone.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use d1_export::D1Client;
+
+use crate::config::{AccountConfig, Config, DatabaseEntry};
+
+/// A `--only` selector: `name` (in any account) or `account/name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selector {
+    account: Option<String>,
+    name: String,
+}
+
+impl Selector {
+    fn matches(&self, account: &AccountConfig, db: &DatabaseEntry) -> bool {
+        self.account.as_deref().is_none_or(|a| a == account.name) && self.name == db.name
+    }
+}
+
+impl FromStr for Selector {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (account, name) = match s.split_once('/') {
+            Some((account, name)) => (Some(account.to_owned()), name),
+            None => (None, s),
+        };
+        if name.is_empty() || name.contains('/') || account.as_deref() == Some("") {
+            return Err(format!(
+                "{s:?} is not a database selector: write NAME or ACCOUNT/NAME"
+            ));
+        }
+        Ok(Self {
+            account,
+            name: name.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for Selector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.account {
+            Some(account) => write!(f, "{account}/{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// One database selected for a run.
+#[derive(Debug, Clone)]
+pub(crate) struct Target<'c> {
+    pub(crate) account_index: usize,
+    pub(crate) account: &'c AccountConfig,
+    /// Configured, or found in the account's wrangler state directory.
+    pub(crate) entry: Cow<'c, DatabaseEntry>,
+}
+
+/// Every database of every account, in configuration order: the listed ones, then those found
+/// in the account's wrangler state directory (by name; a listed name wins).
+pub(crate) fn all_targets(config: &Config) -> Result<Vec<Target<'_>>, String> {
+    let mut targets = Vec::new();
+    for (account_index, account) in config.accounts.iter().enumerate() {
+        for entry in &account.databases {
+            targets.push(Target {
+                account_index,
+                account,
+                entry: Cow::Borrowed(entry),
+            });
+        }
+        if let Some(state) = &account.wrangler_state {
+            for (name, path) in crate::local::wrangler_databases(state)? {
+                if !account.databases.iter().any(|db| db.name == name) {
+                    let mut entry = DatabaseEntry::named(name);
+                    entry.sqlite = Some(path);
+                    targets.push(Target {
+                        account_index,
+                        account,
+                        entry: Cow::Owned(entry),
+                    });
+                }
+            }
+        }
+    }
+    Ok(targets)
+}
+
+/// Selects the databases matching `only` (all when empty), in configuration order.
+///
+/// Every selector must match something, so a typo is an error instead of a silent no-op.
+pub(crate) fn select<'c>(config: &'c Config, only: &[Selector]) -> Result<Vec<Target<'c>>, String> {
+    let all = all_targets(config)?;
+    if let Some(unmatched) = only
+        .iter()
+        .find(|sel| !all.iter().any(|t| sel.matches(t.account, &t.entry)))
+    {
+        let known: Vec<String> = all
+            .iter()
+            .map(|t| format!("{}/{}", t.account.name, t.entry.name))
+            .collect();
+        return Err(format!(
+            "--only {unmatched} matches no configured database; configured: {}",
+            known.join(", ")
+        ));
+    }
+    Ok(all
+        .into_iter()
+        .filter(|t| only.is_empty() || only.iter().any(|sel| sel.matches(t.account, &t.entry)))
+        .collect())
+}
+
+/// The uuid of each selected database, or why it has none.
+pub(crate) type Resolved = HashMap<(usize, String), Result<String, String>>;
+
+/// Resolves names to uuids: configured ids as given, others through one list call per account.
+/// Local databases need no id (they resolve to an empty one).
+pub(crate) async fn resolve(targets: &[Target<'_>], clients: &[Option<D1Client>]) -> Resolved {
+    let mut resolved = Resolved::new();
+    let mut listings: HashMap<usize, Result<HashMap<String, String>, String>> = HashMap::new();
+    for target in targets {
+        let slot = (target.account_index, target.entry.name.clone());
+        if target.entry.sqlite.is_some() {
+            resolved.insert(slot, Ok(String::new()));
+            continue;
+        }
+        if let Some(id) = &target.entry.id {
+            resolved.insert(slot, Ok(id.clone()));
+            continue;
+        }
+        let Some(client) = &clients[target.account_index] else {
+            resolved.insert(
+                slot,
+                Err(format!(
+                    "account {} has no API token configured",
+                    target.account.name
+                )),
+            );
+            continue;
+        };
+        if let std::collections::hash_map::Entry::Vacant(slot) =
+            listings.entry(target.account_index)
+        {
+            slot.insert(list(target.account, client).await);
+        }
+        let outcome = match &listings[&target.account_index] {
+            Ok(names) => names.get(&target.entry.name).cloned().ok_or_else(|| {
+                format!(
+                    "database {:?} does not exist in account {} ({}); check the name, or run `d1-backup databases` to see what the token can access",
+                    target.entry.name, target.account.name, target.account.account_id_or_empty()
+                )
+            }),
+            Err(error) => Err(error.clone()),
+        };
+        resolved.insert(slot, outcome);
+    }
+    resolved
+}
+
+async fn list(
+    account: &AccountConfig,
+    client: &D1Client,
+) -> Result<HashMap<String, String>, String> {
+    match client.list_databases(account.account_id_or_empty()).await {
+        Ok(databases) => Ok(databases.into_iter().map(|d| (d.name, d.uuid)).collect()),
+        Err(error) => Err(format!(
+            "cannot list the databases of account {} ({}): {}",
+            account.name,
+            account.account_id_or_empty(),
+            crate::run::error_chain(&error)
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors_parse() {
+        fn check(input: &str, expected: Option<(Option<&str>, &str)>) {
+            let got = input.parse::<Selector>().ok();
+            let got = got
+                .as_ref()
+                .map(|s| (s.account.as_deref(), s.name.as_str()));
+            assert_eq!(got, expected, "{input:?}");
+        }
+        check("ops-db", Some((None, "ops-db")));
+        check("ucca/ops-db", Some((Some("ucca"), "ops-db")));
+        check("", None);
+        check("/ops-db", None);
+        check("ucca/", None);
+        check("a/b/c", None);
+    }
+}

@@ -1,0 +1,322 @@
+//! Pruning: list each account's folder, apply the [retention policy](crate::RetentionPolicy)
+//! per database, delete what it expires (batched), and report every decision with its reason.
+//!
+//! Only keys that match the layout for a configured database are ever considered: other
+//! folders, other files, leases and the backups of databases no longer configured are never
+//! touched.
+
+use std::collections::BTreeMap;
+
+use chrono::{Duration, NaiveDate};
+use futures::{StreamExt, stream};
+use serde::Serialize;
+
+use crate::config::AccountConfig;
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::layout::{self, LayoutKey};
+use crate::plan::{self, Selector};
+use crate::report::{RunReport, Status};
+use crate::retention::{self, Action, Candidate, RetentionPolicy};
+use crate::{existing, run::error_chain};
+
+/// Whether a prune deletes or only reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PruneMode {
+    /// Decide and delete.
+    #[default]
+    Delete,
+    /// Decide and report, delete nothing.
+    DryRun,
+}
+
+/// What a standalone prune covers.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PruneOptions {
+    /// The day retention counts from (the caller's clock: tests and `--date` set it).
+    pub today: NaiveDate,
+    /// Databases to prune; empty means all configured ones.
+    pub only: Vec<Selector>,
+    /// Delete, or only report.
+    pub mode: PruneMode,
+}
+
+impl PruneOptions {
+    /// A prune of every configured database, counted from `today`.
+    pub fn new(today: NaiveDate) -> Self {
+        Self {
+            today,
+            only: Vec::new(),
+            mode: PruneMode::Delete,
+        }
+    }
+
+    /// Restricts the prune to the databases matching `selectors`.
+    #[must_use]
+    pub fn only(mut self, selectors: impl IntoIterator<Item = Selector>) -> Self {
+        self.only = selectors.into_iter().collect();
+        self
+    }
+
+    /// Sets whether anything is deleted.
+    #[must_use]
+    pub fn mode(mut self, mode: PruneMode) -> Self {
+        self.mode = mode;
+        self
+    }
+}
+
+/// Every decision of a prune. Its JSON is the `prune --json` contract.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct PruneReport {
+    /// The day retention counted from.
+    pub today: NaiveDate,
+    /// True when nothing was deleted on purpose.
+    pub dry_run: bool,
+    /// One decision per database and date (and per stale object), in key order.
+    pub decisions: Vec<PruneDecision>,
+    /// Objects deleted.
+    pub deleted: usize,
+    /// Problems that stopped part of the prune (listing or deleting failed); nothing is
+    /// deleted for a database whose backups could not all be read.
+    pub errors: Vec<String>,
+}
+
+/// One keep-or-delete decision.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct PruneDecision {
+    /// The account's configured name.
+    pub account: String,
+    /// The database name.
+    pub database: String,
+    /// The backup's date.
+    pub date: NaiveDate,
+    /// Keep or delete.
+    pub action: Action,
+    /// Why.
+    pub reason: String,
+    /// The objects concerned.
+    pub keys: Vec<String>,
+}
+
+impl Engine {
+    /// Applies retention to the selected databases, standalone (`d1-backup prune`).
+    pub async fn prune(&self, options: &PruneOptions) -> Result<PruneReport, Error> {
+        let targets = plan::select(self.config(), &options.only).map_err(Error::Selection)?;
+        let mut wanted: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
+        for t in &targets {
+            wanted
+                .entry(t.account_index)
+                .or_default()
+                .push(&t.entry.name);
+        }
+        Ok(self
+            .prune_databases(&wanted, options.today, options.mode)
+            .await)
+    }
+
+    /// Applies retention after a run, only to the databases whose backup it completed (or
+    /// found complete): a database that failed keeps every old backup.
+    pub async fn prune_after(&self, report: &RunReport) -> PruneReport {
+        let mut wanted: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
+        for (i, account) in self.config().accounts.iter().enumerate() {
+            for db in &report.databases {
+                if db.account == account.name && matches!(db.status, Status::Ok | Status::Skipped) {
+                    wanted.entry(i).or_default().push(&db.name);
+                }
+            }
+        }
+        self.prune_databases(&wanted, report.date, PruneMode::Delete)
+            .await
+    }
+
+    async fn prune_databases(
+        &self,
+        wanted: &BTreeMap<usize, Vec<&str>>,
+        today: NaiveDate,
+        mode: PruneMode,
+    ) -> PruneReport {
+        let policy = RetentionPolicy::from(&self.config().retention);
+        let mut report = PruneReport {
+            today,
+            dry_run: mode == PruneMode::DryRun,
+            decisions: Vec::new(),
+            deleted: 0,
+            errors: Vec::new(),
+        };
+        for (&index, databases) in wanted {
+            let account = &self.config().accounts[index];
+            match self
+                .account_decisions(account, databases, &policy, today)
+                .await
+            {
+                Ok(decisions) => report.decisions.extend(decisions),
+                Err(error) => report.errors.push(error),
+            }
+        }
+        let doomed: Vec<String> = report
+            .decisions
+            .iter()
+            .filter(|d| d.action == Action::Delete)
+            .flat_map(|d| d.keys.iter().cloned())
+            .collect();
+        if mode == PruneMode::Delete && !doomed.is_empty() {
+            match self.sink().delete_many(&doomed).await {
+                Ok(()) => report.deleted = doomed.len(),
+                Err(e) => report.errors.push(format!(
+                    "deleting expired backups failed: {}",
+                    error_chain(&e)
+                )),
+            }
+        }
+        report
+    }
+
+    async fn account_decisions(
+        &self,
+        account: &AccountConfig,
+        databases: &[&str],
+        policy: &RetentionPolicy,
+        today: NaiveDate,
+    ) -> Result<Vec<PruneDecision>, String> {
+        let found = self.find_backups(account, databases).await?;
+        let mut decisions = Vec::new();
+        for (database, dates) in group_by_database(&found) {
+            let candidates: Vec<Candidate> = dates
+                .iter()
+                .map(|f| Candidate {
+                    date: f.date,
+                    complete: f.complete.is_some(),
+                })
+                .collect();
+            let verdicts = retention::decide(policy, &candidates, today);
+            for f in dates {
+                let Some((action, reason)) = verdicts.get(&f.date) else {
+                    continue;
+                };
+                let (keep, stale) = f.split_stale();
+                decisions.push(PruneDecision {
+                    account: account.name.clone(),
+                    database: database.to_owned(),
+                    date: f.date,
+                    action: *action,
+                    reason: reason.clone(),
+                    keys: if *action == Action::Delete {
+                        f.all_keys()
+                    } else {
+                        keep
+                    },
+                });
+                // A dump the manifest does not name (the compression changed, or a forced
+                // rerun) is a leftover once it is more than a day old.
+                if *action == Action::Keep
+                    && !stale.is_empty()
+                    && f.date < today - Duration::days(1)
+                {
+                    decisions.push(PruneDecision {
+                        account: account.name.clone(),
+                        database: database.to_owned(),
+                        date: f.date,
+                        action: Action::Delete,
+                        reason: "stale dump: the manifest names another object for this date"
+                            .to_owned(),
+                        keys: stale,
+                    });
+                }
+            }
+        }
+        Ok(decisions)
+    }
+
+    /// Every backup (complete or not) of `databases` under the account's prefix.
+    async fn find_backups(
+        &self,
+        account: &AccountConfig,
+        databases: &[&str],
+    ) -> Result<Vec<Found>, String> {
+        let listing = existing::list_keys(self.sink().as_ref(), &account.prefix).await?;
+        let mut by_date: BTreeMap<(String, NaiveDate), Vec<(String, LayoutKey, u64)>> =
+            BTreeMap::new();
+        for info in listing {
+            if let Some((date, name, kind)) = layout::parse_key(&account.prefix, &info.key) {
+                if databases.contains(&name.as_str()) {
+                    by_date
+                        .entry((name, date))
+                        .or_default()
+                        .push((info.key, kind, info.size));
+                }
+            }
+        }
+        let sink = self.sink().as_ref();
+        let prefix = account.prefix.as_str();
+        let checks = by_date
+            .into_iter()
+            .map(|((name, date), objects)| async move {
+                let manifest_present = objects.iter().any(|(_, k, _)| *k == LayoutKey::Manifest);
+                let complete = if manifest_present {
+                    let key = layout::manifest_key(prefix, date, &name);
+                    // An unreadable manifest stops the prune of this account: deciding without it
+                    // could delete a good backup.
+                    existing::read_manifest(sink, &key).await?.and_then(|m| {
+                        objects
+                            .iter()
+                            .any(|(k, _, size)| *k == m.dump.key && *size == m.dump.bytes)
+                            .then_some(m.dump.key)
+                    })
+                } else {
+                    None
+                };
+                Ok::<_, String>(Found {
+                    database: name,
+                    date,
+                    keys: objects.into_iter().map(|(k, kind, _)| (k, kind)).collect(),
+                    complete,
+                })
+            });
+        stream::iter(checks)
+            .buffered(8)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect()
+    }
+}
+
+/// One database's objects for one date.
+struct Found {
+    database: String,
+    date: NaiveDate,
+    keys: Vec<(String, LayoutKey)>,
+    /// The dump key a valid manifest names, when the backup is complete.
+    complete: Option<String>,
+}
+
+impl Found {
+    fn all_keys(&self) -> Vec<String> {
+        self.keys.iter().map(|(k, _)| k.clone()).collect()
+    }
+
+    /// Splits the keys into those of the backup and stale dumps the manifest does not name.
+    fn split_stale(&self) -> (Vec<String>, Vec<String>) {
+        let Some(dump) = &self.complete else {
+            return (self.all_keys(), Vec::new());
+        };
+        let (keep, stale): (Vec<_>, Vec<_>) = self
+            .keys
+            .iter()
+            .partition(|(k, kind)| k == dump || *kind == LayoutKey::Manifest);
+        let names = |v: Vec<&(String, LayoutKey)>| v.into_iter().map(|(k, _)| k.clone()).collect();
+        (names(keep), names(stale))
+    }
+}
+
+fn group_by_database(found: &[Found]) -> BTreeMap<&str, Vec<&Found>> {
+    let mut groups: BTreeMap<&str, Vec<&Found>> = BTreeMap::new();
+    for f in found {
+        groups.entry(f.database.as_str()).or_default().push(f);
+    }
+    groups
+}

@@ -1,0 +1,122 @@
+//! The run report: what happened to each database. Its JSON form is a public contract
+//! (`d1-backup run --json`): fields are only ever added; arrays are never null.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+
+/// The outcome of one run.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct RunReport {
+    /// The date folder the run wrote to (`YYYY-MM-DD`).
+    pub date: NaiveDate,
+    /// One entry per selected database, in configuration order.
+    pub databases: Vec<DatabaseReport>,
+    /// When the run started.
+    pub started_at: DateTime<Utc>,
+    /// When the run finished.
+    pub finished_at: DateTime<Utc>,
+    /// Whether the caller cancelled the run before every database finished.
+    pub interrupted: bool,
+    /// Retention applied after the run to the databases it backed up (null when
+    /// `retention.prune_after_run` is false or the run was interrupted).
+    pub prune: Option<crate::prune::PruneReport>,
+    /// What happened to each configured heartbeat target (empty when none is configured).
+    pub heartbeat: Vec<crate::heartbeat::HeartbeatOutcome>,
+}
+
+impl RunReport {
+    /// Number of databases with `status`.
+    pub fn count(&self, status: Status) -> usize {
+        self.databases.iter().filter(|d| d.status == status).count()
+    }
+
+    /// True when no database failed.
+    pub fn succeeded(&self) -> bool {
+        self.count(Status::Failed) == 0
+    }
+}
+
+/// A database's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Status {
+    /// Backed up in this run.
+    Ok,
+    /// Not backed up in this run, on purpose (for example, already backed up).
+    Skipped,
+    /// The backup failed; `error` says why. No object was written at `key`.
+    Failed,
+}
+
+impl Status {
+    /// The JSON spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Skipped => "skipped",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// One database's line in the report.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct DatabaseReport {
+    /// The account's configured name.
+    pub account: String,
+    /// The database name.
+    pub name: String,
+    /// The outcome.
+    pub status: Status,
+    /// The object key the dump is (or would have been) written to.
+    pub key: String,
+    /// Bytes of the dump as stored; null unless `ok`.
+    pub bytes: Option<u64>,
+    /// Lower-case hex SHA-256 of the stored object; null unless `ok`.
+    pub sha256: Option<String>,
+    /// Why the backup failed; null unless `failed`.
+    pub error: Option<String>,
+    /// Why the database was skipped; null unless `skipped`.
+    pub reason: Option<String>,
+    /// What went wrong on the way to success (a refused signed URL, a cancelled export that
+    /// a fresh one replaced). Never null.
+    pub notes: Vec<String>,
+    /// The Cloudflare account id (null for an account of local databases only).
+    pub account_id: Option<String>,
+    /// The database uuid, when it was resolved.
+    pub database_id: Option<String>,
+    /// The D1 bookmark the dump was taken at.
+    pub bookmark: Option<String>,
+    /// Exports started for this database in this run (a refused signed URL starts a fresh one).
+    pub exports: u32,
+    /// When work on this database started; null if it never started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When work on this database ended; null if it never started.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl DatabaseReport {
+    /// A `failed` entry with nothing done yet; the run fills it in.
+    pub(crate) fn new(account: &crate::config::AccountConfig, name: &str, key: String) -> Self {
+        Self {
+            account: account.name.clone(),
+            name: name.to_owned(),
+            status: Status::Failed,
+            key,
+            bytes: None,
+            sha256: None,
+            error: None,
+            reason: None,
+            notes: Vec::new(),
+            account_id: account.account_id.clone(),
+            database_id: None,
+            bookmark: None,
+            exports: 0,
+            started_at: None,
+            finished_at: None,
+        }
+    }
+}

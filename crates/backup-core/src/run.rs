@@ -1,0 +1,432 @@
+//! A backup run: every selected database exported and streamed into the sink, concurrently
+//! within limits, each independent of the others.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{NaiveDate, Utc};
+use futures::future::join_all;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::compression::Compression;
+use crate::config::{DatabaseEntry, RunConfig};
+use crate::engine::Engine;
+use crate::existing;
+use crate::heartbeat::Heartbeat;
+use crate::lease::{self, Acquire, Lease};
+use crate::local;
+use crate::manifest::{
+    self, MANIFEST_KIND, MANIFEST_VERSION, Manifest, ManifestDatabase, ManifestDump,
+};
+use crate::plan::{self, Resolved, Selector, Target};
+use crate::progress::{EventKind, Progress, ProgressEvent};
+use crate::report::{DatabaseReport, RunReport, Status};
+use crate::transfer;
+use crate::{Error, layout};
+
+/// What a run covers.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RunOptions {
+    /// The date folder to write (the caller's "today" in UTC, or an override).
+    pub date: NaiveDate,
+    /// Databases to back up; empty means all configured ones.
+    pub only: Vec<Selector>,
+    /// Whether databases already backed up for `date` are backed up again.
+    pub force: Force,
+}
+
+/// Whether a run backs up again what is already backed up for its date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Force {
+    /// Skip databases with a complete backup for the date (status `skipped`, no export).
+    #[default]
+    No,
+    /// Export again; the new dump replaces the old one only once it is complete.
+    Yes,
+}
+
+impl RunOptions {
+    /// A run of every configured database into the folder for `date`.
+    pub fn new(date: NaiveDate) -> Self {
+        Self {
+            date,
+            only: Vec::new(),
+            force: Force::No,
+        }
+    }
+
+    /// Restricts the run to the databases matching `selectors`.
+    #[must_use]
+    pub fn only(mut self, selectors: impl IntoIterator<Item = Selector>) -> Self {
+        self.only = selectors.into_iter().collect();
+        self
+    }
+
+    /// Sets whether complete backups for the date are made again.
+    #[must_use]
+    pub fn force(mut self, force: Force) -> Self {
+        self.force = force;
+        self
+    }
+}
+
+impl Engine {
+    /// Backs up the selected databases.
+    ///
+    /// Each database is independent: one failure is recorded in the report and the others go
+    /// on. Cancelling `cancel` stops starting new databases and abandons running ones (their
+    /// uploads are aborted, leaving nothing at their keys); the report then says
+    /// `interrupted`. Returns `Err` only when the run cannot start (a `--only` selector that
+    /// matches nothing).
+    pub async fn run(
+        &self,
+        options: &RunOptions,
+        progress: &dyn Progress,
+        cancel: &CancellationToken,
+    ) -> Result<RunReport, Error> {
+        let started_at = Utc::now();
+        let targets = plan::select(self.config(), &options.only).map_err(Error::Selection)?;
+        let resolved = tokio::select! {
+            resolved = plan::resolve(&targets, self.clients()) => resolved,
+            () = cancel.cancelled() => Resolved::new(),
+        };
+        let global = Semaphore::new(self.config().run.concurrency);
+        let per_account: Vec<Semaphore> = self
+            .config()
+            .accounts
+            .iter()
+            .map(|_| Semaphore::new(self.config().run.per_account_concurrency))
+            .collect();
+        let jobs = targets.iter().map(|target| {
+            let limits = Limits {
+                global: &global,
+                account: &per_account[target.account_index],
+            };
+            self.job(target, &resolved, options, limits, progress, cancel)
+        });
+        let databases = join_all(jobs).await;
+        let mut report = RunReport {
+            date: options.date,
+            databases,
+            started_at,
+            finished_at: Utc::now(),
+            interrupted: cancel.is_cancelled(),
+            prune: None,
+            heartbeat: Vec::new(),
+        };
+        if self.config().retention.prune_after_run && !report.interrupted {
+            report.prune = Some(self.prune_after(&report).await);
+            report.finished_at = Utc::now();
+        }
+        report.heartbeat = self.send_heartbeat(&Heartbeat::of_run(&report)).await;
+        Ok(report)
+    }
+
+    async fn job(
+        &self,
+        target: &Target<'_>,
+        resolved: &Resolved,
+        options: &RunOptions,
+        limits: Limits<'_>,
+        progress: &dyn Progress,
+        cancel: &CancellationToken,
+    ) -> DatabaseReport {
+        let account = target.account;
+        let settings = Settings::new(&self.config().run, &target.entry);
+        let key = layout::dump_key_for(
+            &account.prefix,
+            options.date,
+            &target.entry.name,
+            settings.compression,
+        );
+        let mut report = DatabaseReport::new(account, &target.entry.name, key);
+        let emit = |kind: EventKind<'_>| {
+            progress.event(&ProgressEvent {
+                account: &account.name,
+                database: &target.entry.name,
+                kind,
+            });
+        };
+        let database_id = match resolved.get(&(target.account_index, target.entry.name.clone())) {
+            Some(Ok(id)) => id.clone(),
+            Some(Err(error)) => return fail(report, error.clone(), &emit),
+            None => return fail(report, CANCELLED.to_owned(), &emit),
+        };
+        report.database_id = Some(database_id.clone());
+        if options.force == Force::No {
+            // An export blocks the database: never export what is already backed up.
+            match existing::complete_backup(
+                self.sink().as_ref(),
+                &account.prefix,
+                options.date,
+                &target.entry.name,
+            )
+            .await
+            {
+                Ok(Some(manifest)) => return skip(report, &manifest, &emit),
+                Ok(None) => {}
+                Err(error) => tracing::warn!(
+                    "{}/{}: {error}; backing up again",
+                    account.name,
+                    target.entry.name
+                ),
+            }
+        }
+        // Account permit first, so a job waiting on its account holds no global slot.
+        let permits = tokio::select! {
+            permits = limits.acquire() => permits,
+            () = cancel.cancelled() => None,
+        };
+        let Some(_permits) = permits else {
+            return fail(report, CANCELLED.to_owned(), &emit);
+        };
+        let lease = match lease::acquire(
+            self.sink().as_ref(),
+            lease::lease_dir(&account.prefix, &target.entry.name),
+            self.owner(),
+            Duration::from_secs(self.config().run.lease_seconds),
+        )
+        .await
+        {
+            Ok(Acquire::Held(lease)) => lease,
+            Ok(Acquire::Busy(reason)) => return skip_busy(report, reason, &emit),
+            Err(error) => return fail(report, format!("cannot take the lease: {error}"), &emit),
+        };
+        self.leased(
+            target,
+            &database_id,
+            options,
+            &settings,
+            report,
+            lease,
+            &emit,
+            cancel,
+        )
+        .await
+    }
+
+    /// The part of a job done under the database's lease: re-check, export, store, manifest.
+    #[allow(clippy::too_many_arguments)] // Private; every argument is one of the job's parts.
+    async fn leased(
+        &self,
+        target: &Target<'_>,
+        database_id: &str,
+        options: &RunOptions,
+        settings: &Settings,
+        mut report: DatabaseReport,
+        mut lease: Lease<'_>,
+        emit: &(dyn Fn(EventKind<'_>) + Sync),
+        cancel: &CancellationToken,
+    ) -> DatabaseReport {
+        let account = target.account;
+        if options.force == Force::No {
+            // Another machine may have finished it while this run waited for the lease.
+            if let Ok(Some(manifest)) = existing::complete_backup(
+                self.sink().as_ref(),
+                &account.prefix,
+                options.date,
+                &target.entry.name,
+            )
+            .await
+            {
+                lease.release().await;
+                return skip(report, &manifest, emit);
+            }
+        }
+        let started_at = Utc::now();
+        report.started_at = Some(started_at);
+        let client = self.clients()[target.account_index].as_ref();
+        let work = async {
+            let done = match (&target.entry.sqlite, client) {
+                (Some(path), _) => {
+                    local::transfer(self.sink(), &report.key, path, settings.compression, emit)
+                        .await?
+                }
+                (None, Some(client)) => {
+                    let request = transfer::Request {
+                        client,
+                        sink: self.sink(),
+                        account_id: account.account_id_or_empty(),
+                        database_id,
+                        key: &report.key,
+                        poll_interval: settings.poll_interval,
+                        max_wait: settings.max_wait,
+                        compression: settings.compression,
+                    };
+                    transfer::run(&request, emit).await?
+                }
+                (None, None) => {
+                    return Err(transfer::Failure {
+                        message: format!("account {} has no API token configured", account.name),
+                        exports: 0,
+                        bookmark: None,
+                    });
+                }
+            };
+            let manifest = Manifest {
+                kind: MANIFEST_KIND.to_owned(),
+                version: MANIFEST_VERSION,
+                tool: manifest::tool(),
+                account: account.name.clone(),
+                account_id: account.account_id.clone(),
+                database: ManifestDatabase {
+                    name: target.entry.name.clone(),
+                    uuid: Some(database_id.to_owned()).filter(|id| !id.is_empty()),
+                    bookmark: done.bookmark.clone(),
+                    sqlite: target
+                        .entry
+                        .sqlite
+                        .as_ref()
+                        .map(|p| p.display().to_string()),
+                },
+                date: options.date,
+                started_at,
+                finished_at: Utc::now(),
+                dump: ManifestDump {
+                    key: report.key.clone(),
+                    bytes: done.stored.receipt.size,
+                    sha256: done.stored.receipt.sha256_hex(),
+                    compression: settings.compression,
+                    sql_bytes: done.stored.sql_bytes,
+                    sql_sha256: done.stored.sql_sha256.clone(),
+                },
+            };
+            // The manifest is written last: until it exists the dump is not a backup.
+            existing::write_manifest(self.sink().as_ref(), &account.prefix, &manifest)
+                .await
+                .map_err(|error| transfer::Failure {
+                    message: format!("the dump was stored but {error}; it does not count as a backup until a run completes it"),
+                    exports: done.exports,
+                    bookmark: done.bookmark.clone(),
+                })?;
+            Ok((manifest, done.exports, done.notes))
+        };
+        let outcome = tokio::select! {
+            outcome = work => outcome,
+            lost = lease.keep_alive() => Err(transfer::Failure { message: lost, exports: 0, bookmark: None }),
+            () = cancel.cancelled() => Err(transfer::Failure::cancelled()),
+        };
+        lease.release().await;
+        report.finished_at = Some(Utc::now());
+        match outcome {
+            Ok((manifest, exports, notes)) => {
+                report.exports = exports;
+                report.notes = notes;
+                report.status = Status::Ok;
+                report.bookmark.clone_from(&manifest.database.bookmark);
+                report.bytes = Some(manifest.dump.bytes);
+                report.sha256 = Some(manifest.dump.sha256);
+                emit(EventKind::Done {
+                    key: &report.key,
+                    bytes: manifest.dump.bytes,
+                });
+                report
+            }
+            Err(failure) => {
+                report.exports = failure.exports;
+                report.bookmark.clone_from(&failure.bookmark);
+                fail(report, failure.message, emit)
+            }
+        }
+    }
+}
+
+/// One database's effective settings: `[run]` with the entry's overrides.
+struct Settings {
+    poll_interval: Duration,
+    max_wait: Option<Duration>,
+    compression: Compression,
+}
+
+impl Settings {
+    fn new(run: &RunConfig, entry: &DatabaseEntry) -> Self {
+        Self {
+            poll_interval: Duration::from_millis(
+                entry.poll_interval_ms.unwrap_or(run.poll_interval_ms),
+            ),
+            max_wait: entry
+                .max_wait_minutes
+                .or(run.max_wait_minutes)
+                .map(|m| Duration::from_secs(m.saturating_mul(60))),
+            compression: entry.compression.unwrap_or(run.compression),
+        }
+    }
+}
+
+fn skip_busy(
+    mut report: DatabaseReport,
+    reason: String,
+    emit: &dyn Fn(EventKind<'_>),
+) -> DatabaseReport {
+    emit(EventKind::Skipped { reason: &reason });
+    report.status = Status::Skipped;
+    report.reason = Some(reason);
+    report
+}
+
+fn skip(
+    mut report: DatabaseReport,
+    manifest: &Manifest,
+    emit: &dyn Fn(EventKind<'_>),
+) -> DatabaseReport {
+    let reason = format!(
+        "already backed up for {} (manifest written {}); use --force to back up again",
+        manifest.date, manifest.finished_at
+    );
+    emit(EventKind::Skipped { reason: &reason });
+    report.status = Status::Skipped;
+    report.key.clone_from(&manifest.dump.key);
+    report.bytes = Some(manifest.dump.bytes);
+    report.sha256 = Some(manifest.dump.sha256.clone());
+    report.bookmark.clone_from(&manifest.database.bookmark);
+    report.reason = Some(reason);
+    report
+}
+
+const CANCELLED: &str = "cancelled before the backup completed; nothing was written at the key";
+
+fn fail(mut report: DatabaseReport, error: String, emit: &dyn Fn(EventKind<'_>)) -> DatabaseReport {
+    emit(EventKind::Failed { error: &error });
+    report.status = Status::Failed;
+    report.error = Some(error);
+    report
+}
+
+/// The concurrency limits a job must hold while it works.
+struct Limits<'a> {
+    global: &'a Semaphore,
+    account: &'a Semaphore,
+}
+
+impl Limits<'_> {
+    async fn acquire(
+        &self,
+    ) -> Option<(
+        tokio::sync::SemaphorePermit<'_>,
+        tokio::sync::SemaphorePermit<'_>,
+    )> {
+        let account = self.account.acquire().await.ok()?;
+        let global = self.global.acquire().await.ok()?;
+        Some((account, global))
+    }
+}
+
+/// Formats an error with its sources, skipping sources whose text the message already holds.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = inner.source();
+    }
+    message
+}
+
+/// Shared handle type for the sink.
+pub(crate) type SharedSink = Arc<dyn r2_sink::BackupSink>;

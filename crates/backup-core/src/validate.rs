@@ -1,0 +1,433 @@
+//! Up-front validation of a parsed [`Config`]: every problem is found before any network call
+//! and reported at once, each naming its field, what is wrong and how to fix it.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::compression::Compression;
+use crate::config::{Config, SinkConfig, SinkKind};
+use crate::error::{ConfigError, Problem};
+use crate::layout;
+
+pub(crate) fn validate(config: &Config, origin: &Path) -> Result<(), ConfigError> {
+    let mut problems = Vec::new();
+    check_cloudflare(config, &mut problems);
+    check_sink(&config.sink, &mut problems);
+    check_numbers(config, &mut problems);
+    check_accounts(config, &mut problems);
+    check_heartbeat(config, &mut problems);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            path: origin.to_path_buf(),
+            problems,
+        })
+    }
+}
+
+fn check_cloudflare(config: &Config, problems: &mut Vec<Problem>) {
+    if let Some(url) = &config.cloudflare.api_base_url {
+        check_url("cloudflare.api_base_url", url, problems);
+    }
+    if config.cloudflare.requests_per_five_minutes == Some(0) {
+        problems.push(Problem::new(
+            "cloudflare.requests_per_five_minutes",
+            "must be at least 1",
+            "remove it to use the default of 900 (Cloudflare allows 1,200)",
+        ));
+    }
+}
+
+fn check_url(field: &str, value: &str, problems: &mut Vec<Problem>) {
+    let ok = (value.starts_with("https://") || value.starts_with("http://"))
+        && value
+            .split("://")
+            .nth(1)
+            .is_some_and(|rest| !rest.is_empty());
+    if !ok {
+        problems.push(Problem::new(
+            field,
+            format!("{value:?} is not an http(s) URL"),
+            "write a full URL such as \"https://api.cloudflare.com/client/v4\"",
+        ));
+    }
+}
+
+fn check_sink(sink: &SinkConfig, problems: &mut Vec<Problem>) {
+    let kind = sink.kind;
+    let remote = matches!(kind, SinkKind::R2 | SinkKind::S3);
+    let require = |field: &str, value: Option<&str>, what: &str, problems: &mut Vec<Problem>| {
+        if value.is_none_or(|v| v.trim().is_empty()) {
+            problems.push(Problem::new(
+                format!("sink.{field}"),
+                format!("is required when sink.kind = \"{kind}\""),
+                format!("set it to {what}"),
+            ));
+        }
+    };
+    if remote {
+        require(
+            "bucket",
+            sink.bucket.as_deref(),
+            "the bucket name",
+            problems,
+        );
+        require(
+            "access_key_id_env",
+            sink.access_key_id_env.as_deref(),
+            "the name of the environment variable holding the access key id",
+            problems,
+        );
+        require(
+            "secret_access_key_env",
+            sink.secret_access_key_env.as_deref(),
+            "the name of the environment variable holding the secret access key",
+            problems,
+        );
+        for (field, var) in [
+            ("access_key_id_env", &sink.access_key_id_env),
+            ("secret_access_key_env", &sink.secret_access_key_env),
+        ] {
+            if let Some(var) = var {
+                check_env_name(&format!("sink.{field}"), var, problems);
+            }
+        }
+        if let Some(endpoint) = &sink.endpoint {
+            check_url("sink.endpoint", endpoint, problems);
+        }
+    }
+    match kind {
+        SinkKind::R2 => match &sink.account_id {
+            Some(id) => check_account_id("sink.account_id", id, problems),
+            None if sink.endpoint.is_none() => require(
+                "account_id",
+                None,
+                "the Cloudflare account id that owns the bucket (or set sink.endpoint)",
+                problems,
+            ),
+            None => {}
+        },
+        SinkKind::S3 => {
+            require(
+                "endpoint",
+                sink.endpoint.as_deref(),
+                "the S3 endpoint URL, e.g. \"https://s3.eu-west-1.amazonaws.com\"",
+                problems,
+            );
+        }
+        SinkKind::Fs => {
+            if sink.path.as_ref().is_none_or(|p| p.as_os_str().is_empty()) {
+                require(
+                    "path",
+                    None,
+                    "the backup directory, e.g. \"./backups\"",
+                    problems,
+                );
+            }
+        }
+    }
+}
+
+fn check_numbers(config: &Config, problems: &mut Vec<Problem>) {
+    if config.retention.keep_days == 0 {
+        problems.push(Problem::new(
+            "retention.keep_days",
+            "must be at least 1 (0 would expire every backup, including today's)",
+            "set it to the number of days to keep, e.g. 30",
+        ));
+    }
+    if config.retention.min_keep == 0 {
+        problems.push(Problem::new(
+            "retention.min_keep",
+            "must be at least 1: retention must never delete the last good backup",
+            "remove it to keep the newest 3 complete backups whatever their age",
+        ));
+    }
+    for (field, value) in [
+        ("run.concurrency", config.run.concurrency),
+        (
+            "run.per_account_concurrency",
+            config.run.per_account_concurrency,
+        ),
+    ] {
+        if value == 0 {
+            problems.push(Problem::new(
+                field,
+                "must be at least 1",
+                "remove it to use the default",
+            ));
+        }
+    }
+    if config.run.lease_seconds < 30 {
+        problems.push(Problem::new(
+            "run.lease_seconds",
+            "is under 30: renewals every third of it would be too frequent to be reliable",
+            "remove it for the default of 600",
+        ));
+    }
+    check_overrides(
+        "run",
+        Some(config.run.poll_interval_ms),
+        config.run.part_size_mib,
+        Some(config.run.compression),
+        problems,
+    );
+    for (i, account) in config.accounts.iter().enumerate() {
+        for (j, db) in account.databases.iter().enumerate() {
+            check_overrides(
+                &format!("accounts[{i}].databases[{j}]"),
+                db.poll_interval_ms,
+                db.part_size_mib,
+                db.compression,
+                problems,
+            );
+        }
+    }
+}
+
+/// Checks settings that `[run]` sets and each database may override.
+fn check_overrides(
+    at: &str,
+    poll_interval_ms: Option<u64>,
+    part_size_mib: Option<u64>,
+    compression: Option<Compression>,
+    problems: &mut Vec<Problem>,
+) {
+    if poll_interval_ms.is_some_and(|ms| ms > 10_000) {
+        problems.push(Problem::new(
+            format!("{at}.poll_interval_ms"),
+            "is over 10000: D1 cancels exports that are not polled continually",
+            "keep it between 0 and 10000 (default 1000)",
+        ));
+    }
+    if let Some(mib) = part_size_mib.filter(|mib| !(5..=5120).contains(mib)) {
+        problems.push(Problem::new(
+            format!("{at}.part_size_mib"),
+            format!("{mib} is outside R2's part size limits (5 MiB to 5 GiB)"),
+            "use a value from 5 to 5120, or remove it for the default of 16",
+        ));
+    }
+    if let Some(compression) = compression.filter(|c| !c.is_available()) {
+        problems.push(Problem::new(
+            format!("{at}.compression"),
+            format!("{compression} is not available in this build"),
+            "use \"none\", or build with the `compression` feature",
+        ));
+    }
+}
+
+fn check_accounts(config: &Config, problems: &mut Vec<Problem>) {
+    if config.accounts.is_empty() {
+        problems.push(Problem::new(
+            "accounts",
+            "no [[accounts]] entry: there is nothing to back up",
+            "add an [[accounts]] table with name, account_id, token_env, prefix and databases",
+        ));
+    }
+    let mut account_names: HashMap<&str, usize> = HashMap::new();
+    // Two accounts may share a prefix, so uniqueness of database names is per prefix.
+    let mut keys: HashMap<(String, &str), String> = HashMap::new();
+    for (i, account) in config.accounts.iter().enumerate() {
+        let at = format!("accounts[{i}]");
+        if account.name.is_empty()
+            || account.name.contains('/')
+            || account.name.trim() != account.name
+        {
+            problems.push(Problem::new(
+                format!("{at}.name"),
+                format!("{:?} is not a usable account name", account.name),
+                "use a short name without '/' or surrounding spaces, e.g. \"ucca\"",
+            ));
+        } else if let Some(first) = account_names.insert(&account.name, i) {
+            problems.push(Problem::new(
+                format!("{at}.name"),
+                format!(
+                    "{:?} is already the name of accounts[{first}]",
+                    account.name
+                ),
+                "give every account its own name",
+            ));
+        }
+        match &account.account_id {
+            Some(id) => check_account_id(&format!("{at}.account_id"), id, problems),
+            None if account.needs_api() => problems.push(Problem::new(
+                format!("{at}.account_id"),
+                "is required: some databases of this account are exported through the D1 API",
+                "set it to the 32-hex-digit Cloudflare account id, or give every database a `sqlite` path",
+            )),
+            None => {}
+        }
+        match &account.token_env {
+            Some(var) => check_env_name(&format!("{at}.token_env"), var, problems),
+            None if account.needs_api() => problems.push(Problem::new(
+                format!("{at}.token_env"),
+                "is required: some databases of this account are exported through the D1 API",
+                "name the environment variable holding the account's API token, e.g. \"CF_API_TOKEN\"",
+            )),
+            None => {}
+        }
+        if account
+            .wrangler_state
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            problems.push(Problem::new(
+                format!("{at}.wrangler_state"),
+                "is empty",
+                "point it at a wrangler state directory, e.g. \".wrangler/state/v3/d1\"",
+            ));
+        }
+        let prefix = match layout::normalize_prefix(&account.prefix) {
+            Ok(prefix) => prefix,
+            Err(problem) => {
+                problems.push(Problem::new(
+                    format!("{at}.prefix"),
+                    problem,
+                    "use a relative key prefix such as \"d1\" or \"backups/d1\"",
+                ));
+                continue;
+            }
+        };
+        if account.databases.is_empty() && account.wrangler_state.is_none() {
+            problems.push(Problem::new(
+                format!("{at}.databases"),
+                "is empty",
+                "list the databases to back up, e.g. databases = [\"ops-db\"]",
+            ));
+        }
+        for (j, db) in account.databases.iter().enumerate() {
+            let field = format!("{at}.databases[{j}]");
+            if let Err(problem) = layout::check_database_name(&db.name) {
+                problems.push(Problem::new(
+                    format!("{field}.name"),
+                    problem,
+                    "use the database's D1 name (letters, digits, '-', '_', '.')",
+                ));
+            }
+            if let Some(id) = &db.id {
+                check_database_id(&format!("{field}.id"), id, problems);
+            }
+            if db.sqlite.is_some() && !cfg!(feature = "sqlite") {
+                problems.push(Problem::new(
+                    format!("{field}.sqlite"),
+                    "this build cannot dump local SQLite files",
+                    "build d1-backup with the `sqlite` feature (the d1-backup command has it)",
+                ));
+            }
+            if db.sqlite.is_some() && db.id.is_some() {
+                problems.push(Problem::new(
+                    format!("{field}.sqlite"),
+                    "and `id` are both set: a database is either local or in D1",
+                    "keep `sqlite` for a local file, or `id` for a D1 database",
+                ));
+            }
+            let slot = (prefix.clone(), db.name.as_str());
+            if let Some(first) = keys.get(&slot) {
+                problems.push(Problem::new(
+                    field,
+                    format!("{:?} is also listed at {first} with the same prefix {prefix:?}, so both would write the same key", db.name),
+                    "list each database once per prefix, or give the accounts different prefixes",
+                ));
+            } else {
+                keys.insert(slot, field);
+            }
+        }
+    }
+}
+
+fn check_heartbeat(config: &Config, problems: &mut Vec<Problem>) {
+    let heartbeat = &config.heartbeat;
+    if let Some(kv) = &heartbeat.kv {
+        if !config.accounts.iter().any(|a| a.name == kv.account) {
+            problems.push(Problem::new(
+                "heartbeat.kv.account",
+                format!("{:?} names no [[accounts]] entry", kv.account),
+                "use the name of the account whose token may write to the KV namespace",
+            ));
+        }
+        if !is_path_segment(&kv.namespace_id) {
+            problems.push(Problem::new(
+                "heartbeat.kv.namespace_id",
+                format!("{:?} is not a KV namespace id", kv.namespace_id),
+                "copy the namespace id from `wrangler kv namespace list`",
+            ));
+        }
+        if kv.key.is_empty() || kv.key.len() > 512 {
+            problems.push(Problem::new(
+                "heartbeat.kv.key",
+                "must be 1 to 512 bytes long",
+                "use a short key such as \"ucca-backup\"",
+            ));
+        }
+    }
+    if let Some(object) = &heartbeat.object {
+        if layout::normalize_prefix(object).as_deref() != Ok(object.as_str()) {
+            problems.push(Problem::new(
+                "heartbeat.object",
+                format!("{object:?} is not a usable object key"),
+                "use a relative key without '..' or empty segments, e.g. \"_heartbeat/ucca-backup.json\"",
+            ));
+        }
+    }
+    for (field, url) in [
+        ("heartbeat.url", &heartbeat.url),
+        ("heartbeat.fail_url", &heartbeat.fail_url),
+    ] {
+        if let Some(url) = url {
+            check_url(field, url, problems);
+        }
+    }
+    if heartbeat.fail_url.is_some() && heartbeat.url.is_none() {
+        problems.push(Problem::new(
+            "heartbeat.fail_url",
+            "is set without heartbeat.url",
+            "set heartbeat.url too (pinged after successful runs)",
+        ));
+    }
+}
+
+fn check_account_id(field: &str, id: &str, problems: &mut Vec<Problem>) {
+    if !is_path_segment(id) {
+        problems.push(Problem::new(
+            field,
+            format!("{id:?} is not a Cloudflare account id"),
+            "copy the 32-hex-digit account id from the Cloudflare dashboard's account home",
+        ));
+    }
+}
+
+fn check_database_id(field: &str, id: &str, problems: &mut Vec<Problem>) {
+    if !is_path_segment(id) {
+        problems.push(Problem::new(
+            field,
+            format!("{id:?} is not a D1 database uuid"),
+            "copy the uuid from `wrangler d1 list`, or remove `id` to look the database up by name",
+        ));
+    }
+}
+
+/// Ids go into API paths: they must be non-empty and made of characters that need no
+/// escaping. Their exact shape (32 hex digits, a UUID) is the API's to judge, so that
+/// emulators and future id formats work.
+fn is_path_segment(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && id != "."
+        && id != ".."
+}
+
+fn check_env_name(field: &str, name: &str, problems: &mut Vec<Problem>) {
+    let valid = !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !valid {
+        problems.push(Problem::new(
+            field,
+            "is not an environment variable name (its value is not shown, in case it is a secret)",
+            "name the variable that holds the secret (e.g. \"CF_API_TOKEN\"), never the secret itself",
+        ));
+    }
+}

@@ -1,0 +1,129 @@
+//! The command line, as clap structs. They live only here and become library options at once.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use d1_backup_core::Selector;
+use d1_backup_core::chrono::NaiveDate;
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0    every database succeeded
+  1    at least one database failed
+  2    usage or configuration error (nothing was attempted)
+  130  interrupted (SIGINT or SIGTERM)
+
+Examples:
+  d1-backup run --config d1-backup.toml
+  d1-backup run --only ops-db --only rtopacks/rto-abs-db --json
+  D1_BACKUP_CONFIG=/etc/d1-backup.toml d1-backup run --date 2026-11-30
+  d1-backup prune --dry-run";
+
+/// Back up Cloudflare D1 databases into R2, any S3-compatible store, or a directory.
+#[derive(Debug, Parser)]
+#[command(name = "d1-backup", version, about, after_help = AFTER_HELP)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub(crate) struct GlobalArgs {
+    /// The configuration file (TOML). Example: --config /etc/d1-backup.toml
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "D1_BACKUP_CONFIG",
+        default_value = "d1-backup.toml",
+        value_name = "FILE"
+    )]
+    pub(crate) config: PathBuf,
+    /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides. Example: -vv
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    /// Only errors on stderr. Example: -q
+    #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+}
+
+impl GlobalArgs {
+    /// The log level the flags ask for.
+    pub(crate) fn verbosity(&self) -> crate::logging::Verbosity {
+        if self.quiet {
+            crate::logging::Verbosity::Quiet
+        } else {
+            crate::logging::Verbosity::Level(self.verbose)
+        }
+    }
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Back up the configured databases now.
+    Run(RunArgs),
+    /// Apply retention now, printing each keep/delete decision and its reason.
+    Prune(PruneArgs),
+}
+
+/// `d1-backup run`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  d1-backup run --config d1-backup.toml\n  d1-backup run --only ucca/ops-db --date 2026-11-30 --json"
+)]
+pub(crate) struct RunArgs {
+    /// Back up only this database: NAME, or ACCOUNT/NAME when names repeat across accounts.
+    /// Repeatable. Example: --only ops-db --only rtopacks/rto-abs-db
+    #[arg(long, value_name = "[ACCOUNT/]NAME")]
+    pub(crate) only: Vec<Selector>,
+    /// The date folder to write, YYYY-MM-DD (default: today in UTC). Example: --date 2026-11-30
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+    pub(crate) date: Option<NaiveDate>,
+    /// Print the run report as JSON on stdout (logs stay on stderr). Example: --json
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Back up again databases that already have a complete backup for the date (the new
+    /// dump replaces the old one only once complete). Example: --force
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+/// `d1-backup prune`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  d1-backup prune --dry-run\n  d1-backup prune --date 2026-11-30 --only ucca/ops-db --json"
+)]
+pub(crate) struct PruneArgs {
+    /// Decide and print, delete nothing. Example: --dry-run
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// The day retention counts from, YYYY-MM-DD (default: today in UTC). Example: --date 2026-11-30
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+    pub(crate) date: Option<NaiveDate>,
+    /// Prune only this database: NAME or ACCOUNT/NAME. Repeatable. Example: --only ops-db
+    #[arg(long, value_name = "[ACCOUNT/]NAME")]
+    pub(crate) only: Vec<Selector>,
+    /// Print the prune report as JSON on stdout. Example: --json
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+fn parse_date(value: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map_err(|_| format!("{value:?} is not a date: write YYYY-MM-DD, e.g. 2026-11-30"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,51 @@
+//! `d1-backup`: back up Cloudflare D1 databases into R2, S3 or a directory.
+//!
+//! This binary is an adapter: it parses the command line, turns it into library options,
+//! calls `d1-backup-core`, renders the outcome and maps it to an exit code. Every decision an
+//! embedding service would also need lives in the library.
+
+mod cli;
+mod logging;
+mod prune;
+mod render;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+/// Exit codes, documented in the README and `--help`.
+pub(crate) mod exit {
+    /// Every database succeeded.
+    pub const OK: u8 = 0;
+    /// At least one database failed.
+    pub const FAILED: u8 = 1;
+    /// Usage or configuration error: nothing was attempted.
+    pub const USAGE: u8 = 2;
+    /// Interrupted by SIGINT/SIGTERM.
+    pub const INTERRUPTED: u8 = 130;
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.global.verbosity());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    let code = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run::run(&cli.global, args).await,
+            Command::Prune(args) => prune::prune(&cli.global, args).await,
+        }
+    });
+    ExitCode::from(code)
+}

@@ -1,0 +1,214 @@
+//! Everything the command shows: the per-database summary, the JSON report, errors and the
+//! progress log. Reports go to stdout only with `--json`; everything else goes to stderr.
+
+use std::fmt::Write as _;
+
+use d1_backup_core::d1_export::ExportEvent;
+use d1_backup_core::{
+    Action, EventKind, HeartbeatOutcome, Progress, ProgressEvent, PruneReport, RunReport, Status,
+};
+
+/// Prints an error and a one-line hint of what to do.
+pub(crate) fn error(error: &dyn std::error::Error, hint: &str) {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        if !message.contains(&text) {
+            let _ = write!(message, ": {text}");
+        }
+        source = inner.source();
+    }
+    eprintln!("error: {message}\nhint: {hint}");
+}
+
+/// The human summary on stderr: one line per database, then the totals.
+pub(crate) fn summary(report: &RunReport, sink: &str) {
+    let mut out = String::new();
+    for db in &report.databases {
+        let who = format!("{}/{}", db.account, db.name);
+        let _ = match db.status {
+            Status::Ok => writeln!(
+                out,
+                "ok       {who:<32} {:>10}  {}  sha256:{}",
+                human_bytes(db.bytes.unwrap_or(0)),
+                db.key,
+                db.sha256.as_deref().map_or("-", |s| &s[..s.len().min(16)]),
+            ),
+            Status::Skipped => writeln!(
+                out,
+                "skipped  {who:<32} {}",
+                db.reason.as_deref().unwrap_or("")
+            ),
+            Status::Failed => writeln!(
+                out,
+                "FAILED   {who:<32} {}",
+                db.error.as_deref().unwrap_or("unknown error")
+            ),
+            _ => writeln!(out, "{:<8} {who}", db.status.as_str()),
+        };
+    }
+    let _ = writeln!(
+        out,
+        "{} database(s) for {}: {} ok, {} skipped, {} failed{} -> {sink}",
+        report.databases.len(),
+        report.date,
+        report.count(Status::Ok),
+        report.count(Status::Skipped),
+        report.count(Status::Failed),
+        if report.interrupted {
+            " (interrupted)"
+        } else {
+            ""
+        },
+    );
+    eprint!("{out}");
+}
+
+/// How much of a prune to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Detail {
+    /// Every decision (standalone `prune`).
+    Everything,
+    /// Deletions only (after a run, where keeping is the normal case).
+    Deletions,
+}
+
+/// The prune's decisions on stderr, each with its reason.
+pub(crate) fn prune_summary(report: &PruneReport, detail: Detail) {
+    let mut out = String::new();
+    for d in &report.decisions {
+        if detail == Detail::Deletions && d.action == Action::Keep {
+            continue;
+        }
+        let verb = match (d.action, report.dry_run) {
+            (Action::Keep, _) => "keep",
+            (Action::Delete, true) => "would delete",
+            (Action::Delete, false) => "delete",
+            _ => "?",
+        };
+        let _ = writeln!(
+            out,
+            "{verb:<12} {}/{} {}  {} ({} object(s))",
+            d.account,
+            d.database,
+            d.date,
+            d.reason,
+            d.keys.len()
+        );
+    }
+    for error in &report.errors {
+        let _ = writeln!(out, "ERROR        {error}");
+    }
+    let deletes = report
+        .decisions
+        .iter()
+        .filter(|d| d.action == Action::Delete)
+        .count();
+    let _ = writeln!(
+        out,
+        "retention from {}: {} decision(s), {deletes} deletion(s){}",
+        report.today,
+        report.decisions.len(),
+        if report.dry_run {
+            " (dry run: nothing deleted)".to_owned()
+        } else {
+            format!(", {} object(s) deleted", report.deleted)
+        },
+    );
+    eprint!("{out}");
+}
+
+/// Heartbeat outcomes on stderr (failures only matter, but deliveries reassure).
+pub(crate) fn heartbeat(outcomes: &[HeartbeatOutcome]) {
+    for o in outcomes {
+        match &o.error {
+            None => eprintln!("heartbeat {} -> {}: delivered", o.target, o.destination),
+            Some(error) => eprintln!(
+                "heartbeat {} -> {}: FAILED: {error}",
+                o.target, o.destination
+            ),
+        }
+    }
+}
+
+/// A report as JSON on stdout.
+pub(crate) fn json(report: &impl serde::Serialize) {
+    match serde_json::to_string_pretty(report) {
+        Ok(text) => println!("{text}"),
+        Err(error) => eprintln!("error: cannot encode the report as JSON: {error}"),
+    }
+}
+
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    #[allow(clippy::cast_precision_loss)] // Display only.
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Progress as log lines (tracing, on stderr): starts, server messages and ends at `info`,
+/// polls and transfer counts at `debug`.
+pub(crate) struct LogProgress;
+
+impl Progress for LogProgress {
+    fn event(&self, event: &ProgressEvent<'_>) {
+        let db = format!("{}/{}", event.account, event.database);
+        match event.kind {
+            EventKind::ExportStarted { attempt } => {
+                tracing::info!("{db}: starting export (attempt {attempt})");
+            }
+            EventKind::Export(ExportEvent::Message(message)) => tracing::info!("{db}: {message}"),
+            EventKind::Export(ExportEvent::Retrying { reason, delay }) => {
+                tracing::warn!("{db}: retrying in {delay:?}: {reason}");
+            }
+            EventKind::Export(other) => tracing::debug!("{db}: {other:?}"),
+            EventKind::DownloadStarted { content_length } => {
+                tracing::info!(
+                    "{db}: downloading dump ({})",
+                    content_length.map_or("size unknown".to_owned(), human_bytes)
+                );
+            }
+            EventKind::Transferred { bytes, total } => {
+                tracing::debug!(
+                    "{db}: {} of {}",
+                    human_bytes(bytes),
+                    total.map_or("?".to_owned(), human_bytes)
+                );
+            }
+            EventKind::Done { key, bytes } => {
+                tracing::info!("{db}: stored {} at {key}", human_bytes(bytes));
+            }
+            EventKind::Skipped { reason } => tracing::info!("{db}: skipped: {reason}"),
+            EventKind::Failed { error } => tracing::error!("{db}: {error}"),
+            _ => tracing::trace!("{db}: {:?}", event.kind),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_bytes;
+
+    #[test]
+    fn sizes_read_well() {
+        for (bytes, expected) in [
+            (0, "0 B"),
+            (1023, "1023 B"),
+            (1024, "1.0 KiB"),
+            (382_976, "374.0 KiB"),
+            (754_974_720, "720.0 MiB"),
+        ] {
+            assert_eq!(human_bytes(bytes), expected);
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! `d1-backup run`: parse → convert → call → render → exit code.
+
+use std::path::Path;
+
+use d1_backup_core::chrono::Utc;
+use d1_backup_core::tokio_util::sync::CancellationToken;
+use d1_backup_core::{Config, Engine, Force, RunOptions, Secrets};
+
+use crate::cli::{GlobalArgs, RunArgs};
+use crate::exit;
+use crate::render::{self, LogProgress};
+
+pub(crate) async fn run(global: &GlobalArgs, args: RunArgs) -> u8 {
+    let engine = match load_engine(&global.config) {
+        Ok(engine) => engine,
+        Err(code) => return code,
+    };
+    let date = args.date.unwrap_or_else(|| Utc::now().date_naive());
+    let force = if args.force { Force::Yes } else { Force::No };
+    let options = RunOptions::new(date).only(args.only).force(force);
+    let cancel = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(cancel.clone()));
+    let report = match engine.run(&options, &LogProgress, &cancel).await {
+        Ok(report) => report,
+        Err(error) => {
+            render::error(
+                &error,
+                "check --only against the databases in the config file",
+            );
+            return exit::USAGE;
+        }
+    };
+    if !global.quiet {
+        render::summary(&report, &engine.sink().describe());
+        if let Some(prune) = &report.prune {
+            render::prune_summary(prune, render::Detail::Deletions);
+        }
+        render::heartbeat(&report.heartbeat);
+    }
+    if args.json {
+        render::json(&report);
+    }
+    if report.interrupted {
+        exit::INTERRUPTED
+    } else if report.succeeded() {
+        exit::OK
+    } else {
+        exit::FAILED
+    }
+}
+
+/// Loads the file, reads the secrets it names from the environment, builds the engine.
+/// Every failure here is a usage or configuration error, found before any network call.
+pub(crate) fn load_engine(path: &Path) -> Result<Engine, u8> {
+    let config = Config::load(path).map_err(|error| {
+        render::error(&error, "fix the file and run `d1-backup run` again");
+        exit::USAGE
+    })?;
+    let secrets =
+        Secrets::resolve(&config, path, |name| std::env::var(name).ok()).map_err(|error| {
+            render::error(
+                &error,
+                "export the variables named above (the file names them; it never holds secrets)",
+            );
+            exit::USAGE
+        })?;
+    Engine::builder(config, secrets).build().map_err(|error| {
+        render::error(
+            &error,
+            "check the [sink] and [cloudflare] sections of the config file",
+        );
+        exit::USAGE
+    })
+}
+
+/// Cancels the run on SIGINT or SIGTERM: running uploads are aborted, nothing partial stays.
+pub(crate) async fn cancel_on_signal(cancel: CancellationToken) {
+    wait_for_signal().await;
+    tracing::warn!("interrupted: stopping; unfinished uploads are aborted");
+    cancel.cancel();
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
