@@ -1,0 +1,323 @@
+//! Streaming put: equal-size parts, bounded parts in flight, SHA-256 as bytes pass, and abort
+//! on every path that does not complete.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use object_store::path::Path;
+use object_store::{Attributes, MultipartUpload, ObjectStore, PutMultipartOptions, PutPayload};
+use sha2::{Digest, Sha256};
+use tokio::task::JoinSet;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::options::MAX_PARTS;
+use crate::sink::{ByteStream, PutReceipt};
+
+/// One streaming put.
+pub(crate) struct StreamingPut<'a> {
+    pub(crate) store: &'a Arc<dyn ObjectStore>,
+    pub(crate) key: &'a str,
+    pub(crate) path: Path,
+    pub(crate) attributes: Attributes,
+    /// Bytes per part; every part but the last has exactly this many.
+    pub(crate) part_size: usize,
+    /// Parts in memory at once, counting the one being filled (at least 1).
+    pub(crate) max_in_flight: usize,
+}
+
+impl StreamingPut<'_> {
+    /// Runs the put: a single PUT if the body fits in one part, else a multipart upload.
+    pub(crate) async fn run(self, body: ByteStream) -> Result<PutReceipt> {
+        let mut source = Chunker::new(body);
+        let first = source
+            .next_part(self.part_size)
+            .await
+            .map_err(|e| self.source_error(e))?;
+        let at_end = source.at_end().await.map_err(|e| self.source_error(e))?;
+        if at_end {
+            return self.single(first, source).await;
+        }
+        self.multipart(first, source).await
+    }
+
+    fn context(&self) -> String {
+        format!("put {:?}", self.key)
+    }
+
+    fn source_error(&self, error: std::io::Error) -> Error {
+        Error::source_failed(self.context(), error)
+    }
+
+    async fn single(self, payload: PutPayload, source: Chunker) -> Result<PutReceipt> {
+        let options = object_store::PutOptions {
+            attributes: self.attributes.clone(),
+            ..Default::default()
+        };
+        let result = self
+            .store
+            .put_opts(&self.path, payload, options)
+            .await
+            .map_err(|e| Error::from_store(self.context(), e))?;
+        Ok(source.receipt(self.key, result.e_tag))
+    }
+
+    async fn multipart(self, first: PutPayload, mut source: Chunker) -> Result<PutReceipt> {
+        let options = PutMultipartOptions {
+            attributes: self.attributes.clone(),
+            ..Default::default()
+        };
+        let upload = self
+            .store
+            .put_multipart_opts(&self.path, options)
+            .await
+            .map_err(|e| Error::from_store(self.context(), e))?;
+        let mut guard = AbortGuard::new(upload);
+        match self.upload_parts(&mut guard, first, &mut source).await {
+            Ok(etag) => {
+                guard.disarm();
+                Ok(source.receipt(self.key, etag))
+            }
+            Err(error) => {
+                guard.abort(self.key).await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Sends every part, then completes the upload. Any error leaves the abort to the caller.
+    async fn upload_parts(
+        &self,
+        guard: &mut AbortGuard,
+        first: PutPayload,
+        source: &mut Chunker,
+    ) -> Result<Option<String>> {
+        let mut next = Some(first);
+        let mut parts = 0u64;
+        loop {
+            let payload = if let Some(payload) = next.take() {
+                payload
+            } else {
+                // The part about to be filled counts against the limit.
+                while guard.tasks.len() + 1 > self.max_in_flight {
+                    self.join_one(guard).await?;
+                }
+                source
+                    .next_part(self.part_size)
+                    .await
+                    .map_err(|e| self.source_error(e))?
+            };
+            if payload.content_length() == 0 {
+                break;
+            }
+            parts += 1;
+            if parts > MAX_PARTS {
+                // Fail here rather than at the server, after uploading 10,000 parts for nothing.
+                let message = format!(
+                    "{}: more than {MAX_PARTS} parts of {} bytes; pass a size hint",
+                    self.context(),
+                    self.part_size
+                );
+                return Err(Error::new(ErrorKind::InvalidInput, message));
+            }
+            let part = guard.upload_mut()?.put_part(payload);
+            guard.tasks.spawn(part);
+        }
+        while !guard.tasks.is_empty() {
+            self.join_one(guard).await?;
+        }
+        let result = guard
+            .upload_mut()?
+            .complete()
+            .await
+            .map_err(|e| Error::from_store(self.context(), e))?;
+        Ok(result.e_tag)
+    }
+
+    /// Waits for one part upload to finish and surfaces its error.
+    async fn join_one(&self, guard: &mut AbortGuard) -> Result<()> {
+        match guard.tasks.join_next().await {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(Error::from_store(self.context(), e)),
+            Some(Err(join)) => {
+                Err(Error::new(ErrorKind::Permanent, self.context()).with_source(join))
+            }
+        }
+    }
+}
+
+/// Owns an unfinished multipart upload and its part tasks; aborts the upload unless disarmed.
+///
+/// Dropping it (for example because the put future was dropped) cancels the part tasks and
+/// aborts the upload in a background task, so no multipart upload is left behind.
+struct AbortGuard {
+    /// The upload; `None` once completed or aborted.
+    upload: Option<Box<dyn MultipartUpload>>,
+    /// Part uploads in flight, each holding one part's bytes.
+    tasks: JoinSet<object_store::Result<()>>,
+}
+
+impl AbortGuard {
+    fn new(upload: Box<dyn MultipartUpload>) -> Self {
+        Self {
+            upload: Some(upload),
+            tasks: JoinSet::new(),
+        }
+    }
+
+    fn upload_mut(&mut self) -> Result<&mut Box<dyn MultipartUpload>> {
+        self.upload
+            .as_mut()
+            .ok_or_else(|| Error::new(ErrorKind::Permanent, "multipart upload already finished"))
+    }
+
+    fn disarm(&mut self) {
+        self.upload = None;
+    }
+
+    /// Cancels the parts in flight, then aborts the upload, waiting for both.
+    /// The upload stays in the guard until the abort finishes, so a put dropped while
+    /// aborting still gets its abort from `Drop`.
+    async fn abort(&mut self, key: &str) {
+        self.tasks.shutdown().await;
+        if let Some(upload) = self.upload.as_mut()
+            && let Err(error) = upload.abort().await
+        {
+            tracing::warn!(key, %error, "could not abort multipart upload");
+        }
+        self.upload = None;
+    }
+}
+
+impl Drop for AbortGuard {
+    fn drop(&mut self) {
+        let Some(mut upload) = self.upload.take() else {
+            return;
+        };
+        let mut tasks = std::mem::take(&mut self.tasks);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                tasks.shutdown().await;
+                if let Err(error) = upload.abort().await {
+                    tracing::warn!(%error, "could not abort multipart upload of a dropped put");
+                }
+            });
+        }
+    }
+}
+
+/// Cuts a byte stream into parts of exactly `part_size` bytes (the last may be shorter),
+/// hashing and counting every byte as it arrives. Chunks are split, never copied.
+struct Chunker {
+    body: ByteStream,
+    /// Bytes read from `body` but not yet handed out in a part (already hashed).
+    leftover: Bytes,
+    /// Whether `body` has ended.
+    ended: bool,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl Chunker {
+    fn new(body: ByteStream) -> Self {
+        Self {
+            body,
+            leftover: Bytes::new(),
+            ended: false,
+            hasher: Sha256::new(),
+            size: 0,
+        }
+    }
+
+    /// Reads the next non-empty chunk into `leftover`, unless it already holds bytes.
+    async fn fill(&mut self) -> std::io::Result<()> {
+        while self.leftover.is_empty() && !self.ended {
+            match self.body.next().await {
+                Some(Ok(chunk)) => {
+                    self.hasher.update(&chunk);
+                    self.size += chunk.len() as u64;
+                    self.leftover = chunk;
+                }
+                Some(Err(error)) => return Err(error),
+                None => self.ended = true,
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the body has no more bytes.
+    async fn at_end(&mut self) -> std::io::Result<bool> {
+        self.fill().await?;
+        Ok(self.leftover.is_empty())
+    }
+
+    /// The next `part_size` bytes, fewer only at the end of the body (empty when it ended).
+    async fn next_part(&mut self, part_size: usize) -> std::io::Result<PutPayload> {
+        let mut chunks = Vec::new();
+        let mut len = 0;
+        while len < part_size {
+            self.fill().await?;
+            if self.leftover.is_empty() {
+                break;
+            }
+            let take = (part_size - len).min(self.leftover.len());
+            chunks.push(self.leftover.split_to(take));
+            len += take;
+        }
+        Ok(chunks.into_iter().collect())
+    }
+
+    fn receipt(self, key: &str, etag: Option<String>) -> PutReceipt {
+        PutReceipt::new(key, self.size, self.hasher.finalize().into(), etag)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::stream;
+
+    fn body(chunks: &[&'static [u8]]) -> ByteStream {
+        let chunks: Vec<_> = chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect();
+        stream::iter(chunks).boxed()
+    }
+
+    async fn parts(chunks: &[&'static [u8]], part_size: usize) -> Vec<usize> {
+        let mut chunker = Chunker::new(body(chunks));
+        let mut sizes = Vec::new();
+        loop {
+            let part = chunker.next_part(part_size).await.unwrap_or_default();
+            if part.content_length() == 0 {
+                return sizes;
+            }
+            sizes.push(part.content_length());
+        }
+    }
+
+    #[tokio::test]
+    async fn cuts_equal_parts_across_chunk_boundaries() {
+        type Case = (&'static [&'static [u8]], usize, &'static [usize]);
+        let cases: &[Case] = &[
+            (&[b"abcdefg"], 3, &[3, 3, 1]),
+            (&[b"ab", b"", b"cd", b"ef"], 3, &[3, 3]),
+            (&[b"a", b"b", b"c", b"d"], 2, &[2, 2]),
+            (&[], 4, &[]),
+            (&[b"abcdefghij"], 4, &[4, 4, 2]),
+        ];
+        for (chunks, part_size, expected) in cases {
+            assert_eq!(&parts(chunks, *part_size).await, expected, "{chunks:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn hashes_and_counts_every_byte() {
+        let mut chunker = Chunker::new(body(&[b"hello ", b"world"]));
+        while chunker.next_part(4).await.map_or(0, |p| p.content_length()) > 0 {}
+        let receipt = chunker.receipt("k", None);
+        assert_eq!(receipt.size, 11);
+        assert_eq!(
+            receipt.sha256_hex(),
+            "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+        );
+    }
+}
