@@ -32,6 +32,9 @@ pub struct Config {
     /// Where to record that a run (or prune) happened.
     #[serde(default)]
     pub heartbeat: HeartbeatConfig,
+    /// When `d1-backup daemon` runs backups.
+    #[serde(default)]
+    pub schedules: Vec<ScheduleConfig>,
     /// The Cloudflare accounts whose databases are backed up, each with its own token.
     #[serde(default)]
     pub accounts: Vec<AccountConfig>,
@@ -51,6 +54,21 @@ pub struct HeartbeatConfig {
     pub url: Option<String>,
     /// The URL pinged instead when the run failed (default: `url` + `/fail`).
     pub fail_url: Option<String>,
+}
+
+/// One `[[schedules]]` entry: a cron expression (five fields, UTC) and the databases it
+/// covers, e.g. `{ name = "small", cron = "0 3 * * *", databases = ["ucca/ops-db"] }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ScheduleConfig {
+    /// A name for logs.
+    pub name: String,
+    /// Minute, hour, day of month, month, day of week (UTC).
+    pub cron: String,
+    /// Databases (`NAME` or `ACCOUNT/NAME`) this schedule backs up; empty means all.
+    #[serde(default)]
+    pub databases: Vec<String>,
 }
 
 /// `[heartbeat] kv = { account, namespace_id, key }`.
@@ -273,6 +291,16 @@ fn lexically_normal(path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+impl Config {
+    /// The parsed `[[schedules]]` (validation already parsed each one).
+    pub fn schedules(&self) -> Vec<crate::schedule::Schedule> {
+        self.schedules
+            .iter()
+            .filter_map(|s| crate::schedule::Schedule::new(&s.name, &s.cron, &s.databases).ok())
+            .collect()
+    }
 }
 
 impl AccountConfig {

@@ -120,6 +120,9 @@ pub enum Error {
         #[source]
         source: r2_sink::Error,
     },
+    /// Reading the sink failed (listing backups).
+    #[error("{0}")]
+    Storage(String),
     /// A `--only` selector matched no configured database.
     #[error("{0}")]
     Selection(String),

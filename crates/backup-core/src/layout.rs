@@ -10,8 +10,8 @@ use crate::compression::Compression;
 
 /// The object key of a database's dump for one date.
 ///
-/// `prefix` must already be normalized ([`normalize_prefix`]); names are checked by
-/// [`check_database_name`] during config validation.
+/// `prefix` is a configured prefix as [`Config`](crate::Config) holds it (validated and without
+/// trailing `/`); database names are validated with the configuration.
 pub fn dump_key(prefix: &str, date: NaiveDate, database: &str) -> String {
     format!("{}/{}.sql", date_prefix(prefix, date), database)
 }

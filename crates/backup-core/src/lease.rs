@@ -114,7 +114,7 @@ impl Lease<'_> {
                     return format!("the lease expired because it could not be renewed: {error}");
                 }
                 Err(error) => {
-                    tracing::warn!("{}: renewing the lease failed, retrying: {error}", self.dir)
+                    tracing::warn!("{}: renewing the lease failed, retrying: {error}", self.dir);
                 }
             }
         }

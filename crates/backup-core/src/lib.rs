@@ -32,8 +32,12 @@
 //!
 //! # Crate features
 //!
-//! None yet: compression, the local SQLite source and retention arrive behind features in
-//! later versions.
+//! - `compression`: zstd and gzip dumps (`[run] compression`, per-database overrides).
+//! - `sqlite`: the local source — SQLite files and wrangler state directories dumped in D1's
+//!   export format (`sqlite::dump_sqlite`).
+//!
+//! Both are off by default so that an embedding service compiles only what it uses; the
+//! `d1-backup` command enables both.
 
 #![deny(missing_docs)]
 
@@ -43,6 +47,7 @@ mod engine;
 mod error;
 mod existing;
 mod heartbeat;
+mod inspect;
 mod layout;
 mod lease;
 mod local;
@@ -53,6 +58,7 @@ mod prune;
 mod report;
 mod retention;
 mod run;
+mod schedule;
 mod secrets;
 mod sinks;
 #[cfg(feature = "sqlite")]
@@ -69,6 +75,7 @@ pub use config::{
 pub use engine::{Engine, EngineBuilder};
 pub use error::{ConfigError, Error, Problem};
 pub use heartbeat::{HEARTBEAT_VERSION, Heartbeat, HeartbeatDatabase, HeartbeatOutcome, Totals};
+pub use inspect::{AccountDatabases, BackupListing, Check, RemoteDatabase};
 pub use layout::{LayoutKey, date_prefix, dump_key, dump_key_for, manifest_key, parse_key};
 pub use manifest::{MANIFEST_KIND, MANIFEST_VERSION, Manifest, ManifestDatabase, ManifestDump};
 pub use plan::Selector;
@@ -77,6 +84,7 @@ pub use prune::{PruneDecision, PruneMode, PruneOptions, PruneReport};
 pub use report::{DatabaseReport, RunReport, Status};
 pub use retention::{Action, RetentionPolicy};
 pub use run::{Force, RunOptions};
+pub use schedule::{DaemonEvent, Schedule};
 pub use secrets::Secrets;
 
 /// Re-exported so embedding services name the same versions.

@@ -54,6 +54,7 @@ pub(crate) async fn transfer(
     key: &str,
     path: &Path,
     compression: Compression,
+    part_size: Option<u64>,
     emit: &(dyn Fn(EventKind<'_>) + Sync),
 ) -> Result<Transferred, Failure> {
     let fail = |message: String| Failure {
@@ -73,13 +74,14 @@ pub(crate) async fn transfer(
         total: None,
         compression,
         metadata,
+        part_size,
     };
-    let stored = store::store(put, body, emit).await;
+    let upload = store::store(put, body, emit).await;
     // The dump's own error says more than the sink's "source failed".
-    let dumped = dumper
+    let dump = dumper
         .await
         .map_err(|e| fail(format!("the dump task failed: {e}")))?;
-    match (stored, dumped) {
+    match (upload, dump) {
         (Ok(stored), Ok(())) => Ok(Transferred {
             stored,
             bookmark: None,

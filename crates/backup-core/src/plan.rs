@@ -21,7 +21,7 @@ pub struct Selector {
 }
 
 impl Selector {
-    fn matches(&self, account: &AccountConfig, db: &DatabaseEntry) -> bool {
+    pub(crate) fn matches(&self, account: &AccountConfig, db: &DatabaseEntry) -> bool {
         self.account.as_deref().is_none_or(|a| a == account.name) && self.name == db.name
     }
 }

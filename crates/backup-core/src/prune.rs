@@ -232,22 +232,21 @@ impl Engine {
     }
 
     /// Every backup (complete or not) of `databases` under the account's prefix.
-    async fn find_backups(
+    pub(crate) async fn find_backups(
         &self,
         account: &AccountConfig,
         databases: &[&str],
     ) -> Result<Vec<Found>, String> {
         let listing = existing::list_keys(self.sink().as_ref(), &account.prefix).await?;
-        let mut by_date: BTreeMap<(String, NaiveDate), Vec<(String, LayoutKey, u64)>> =
-            BTreeMap::new();
+        let mut by_date: BTreeMap<(String, NaiveDate), Vec<Object>> = BTreeMap::new();
         for info in listing {
-            if let Some((date, name, kind)) = layout::parse_key(&account.prefix, &info.key) {
-                if databases.contains(&name.as_str()) {
-                    by_date
-                        .entry((name, date))
-                        .or_default()
-                        .push((info.key, kind, info.size));
-                }
+            if let Some((date, name, kind)) = layout::parse_key(&account.prefix, &info.key)
+                && databases.contains(&name.as_str())
+            {
+                by_date
+                    .entry((name, date))
+                    .or_default()
+                    .push((info.key, kind, info.size));
             }
         }
         let sink = self.sink().as_ref();
@@ -260,11 +259,10 @@ impl Engine {
                     let key = layout::manifest_key(prefix, date, &name);
                     // An unreadable manifest stops the prune of this account: deciding without it
                     // could delete a good backup.
-                    existing::read_manifest(sink, &key).await?.and_then(|m| {
+                    existing::read_manifest(sink, &key).await?.filter(|m| {
                         objects
                             .iter()
                             .any(|(k, _, size)| *k == m.dump.key && *size == m.dump.bytes)
-                            .then_some(m.dump.key)
                     })
                 } else {
                     None
@@ -272,7 +270,7 @@ impl Engine {
                 Ok::<_, String>(Found {
                     database: name,
                     date,
-                    keys: objects.into_iter().map(|(k, kind, _)| (k, kind)).collect(),
+                    keys: objects,
                     complete,
                 })
             });
@@ -285,30 +283,34 @@ impl Engine {
     }
 }
 
+/// An object of the layout: key, kind, size.
+pub(crate) type Object = (String, LayoutKey, u64);
+
 /// One database's objects for one date.
-struct Found {
-    database: String,
-    date: NaiveDate,
-    keys: Vec<(String, LayoutKey)>,
-    /// The dump key a valid manifest names, when the backup is complete.
-    complete: Option<String>,
+pub(crate) struct Found {
+    pub(crate) database: String,
+    pub(crate) date: NaiveDate,
+    /// Every object of the layout for this database and date: key, kind, size.
+    pub(crate) keys: Vec<Object>,
+    /// The manifest, when it is valid and its dump exists with the recorded size.
+    pub(crate) complete: Option<crate::manifest::Manifest>,
 }
 
 impl Found {
     fn all_keys(&self) -> Vec<String> {
-        self.keys.iter().map(|(k, _)| k.clone()).collect()
+        self.keys.iter().map(|(k, _, _)| k.clone()).collect()
     }
 
     /// Splits the keys into those of the backup and stale dumps the manifest does not name.
     fn split_stale(&self) -> (Vec<String>, Vec<String>) {
-        let Some(dump) = &self.complete else {
+        let Some(manifest) = &self.complete else {
             return (self.all_keys(), Vec::new());
         };
         let (keep, stale): (Vec<_>, Vec<_>) = self
             .keys
             .iter()
-            .partition(|(k, kind)| k == dump || *kind == LayoutKey::Manifest);
-        let names = |v: Vec<&(String, LayoutKey)>| v.into_iter().map(|(k, _)| k.clone()).collect();
+            .partition(|(k, kind, _)| *k == manifest.dump.key || *kind == LayoutKey::Manifest);
+        let names = |v: Vec<&Object>| v.into_iter().map(|(k, _, _)| k.clone()).collect();
         (names(keep), names(stale))
     }
 }

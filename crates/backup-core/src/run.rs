@@ -241,8 +241,15 @@ impl Engine {
         let work = async {
             let done = match (&target.entry.sqlite, client) {
                 (Some(path), _) => {
-                    local::transfer(self.sink(), &report.key, path, settings.compression, emit)
-                        .await?
+                    local::transfer(
+                        self.sink(),
+                        &report.key,
+                        path,
+                        settings.compression,
+                        settings.part_size,
+                        emit,
+                    )
+                    .await?
                 }
                 (None, Some(client)) => {
                     let request = transfer::Request {
@@ -254,6 +261,7 @@ impl Engine {
                         poll_interval: settings.poll_interval,
                         max_wait: settings.max_wait,
                         compression: settings.compression,
+                        part_size: settings.part_size,
                     };
                     transfer::run(&request, emit).await?
                 }
@@ -265,34 +273,15 @@ impl Engine {
                     });
                 }
             };
-            let manifest = Manifest {
-                kind: MANIFEST_KIND.to_owned(),
-                version: MANIFEST_VERSION,
-                tool: manifest::tool(),
-                account: account.name.clone(),
-                account_id: account.account_id.clone(),
-                database: ManifestDatabase {
-                    name: target.entry.name.clone(),
-                    uuid: Some(database_id.to_owned()).filter(|id| !id.is_empty()),
-                    bookmark: done.bookmark.clone(),
-                    sqlite: target
-                        .entry
-                        .sqlite
-                        .as_ref()
-                        .map(|p| p.display().to_string()),
-                },
-                date: options.date,
+            let manifest = manifest_for(
+                target,
+                database_id,
+                options,
+                settings,
                 started_at,
-                finished_at: Utc::now(),
-                dump: ManifestDump {
-                    key: report.key.clone(),
-                    bytes: done.stored.receipt.size,
-                    sha256: done.stored.receipt.sha256_hex(),
-                    compression: settings.compression,
-                    sql_bytes: done.stored.sql_bytes,
-                    sql_sha256: done.stored.sql_sha256.clone(),
-                },
-            };
+                &report.key,
+                &done,
+            );
             // The manifest is written last: until it exists the dump is not a backup.
             existing::write_manifest(self.sink().as_ref(), &account.prefix, &manifest)
                 .await
@@ -333,11 +322,54 @@ impl Engine {
     }
 }
 
+/// The manifest of a completed dump.
+fn manifest_for(
+    target: &Target<'_>,
+    database_id: &str,
+    options: &RunOptions,
+    settings: &Settings,
+    started_at: chrono::DateTime<Utc>,
+    key: &str,
+    done: &transfer::Transferred,
+) -> Manifest {
+    let account = target.account;
+    Manifest {
+        kind: MANIFEST_KIND.to_owned(),
+        version: MANIFEST_VERSION,
+        tool: manifest::tool(),
+        account: account.name.clone(),
+        account_id: account.account_id.clone(),
+        database: ManifestDatabase {
+            name: target.entry.name.clone(),
+            uuid: Some(database_id.to_owned()).filter(|id| !id.is_empty()),
+            bookmark: done.bookmark.clone(),
+            sqlite: target
+                .entry
+                .sqlite
+                .as_ref()
+                .map(|p| p.display().to_string()),
+        },
+        date: options.date,
+        started_at,
+        finished_at: Utc::now(),
+        dump: ManifestDump {
+            key: key.to_owned(),
+            bytes: done.stored.receipt.size,
+            sha256: done.stored.receipt.sha256_hex(),
+            compression: settings.compression,
+            sql_bytes: done.stored.sql_bytes,
+            sql_sha256: done.stored.sql_sha256.clone(),
+        },
+    }
+}
+
 /// One database's effective settings: `[run]` with the entry's overrides.
 struct Settings {
     poll_interval: Duration,
     max_wait: Option<Duration>,
     compression: Compression,
+    /// Only a per-database override; `[run]`'s part size is the sink's default already.
+    part_size: Option<u64>,
 }
 
 impl Settings {
@@ -351,6 +383,7 @@ impl Settings {
                 .or(run.max_wait_minutes)
                 .map(|m| Duration::from_secs(m.saturating_mul(60))),
             compression: entry.compression.unwrap_or(run.compression),
+            part_size: entry.part_size_mib.map(|mib| mib * 1024 * 1024),
         }
     }
 }

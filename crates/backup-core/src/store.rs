@@ -34,6 +34,8 @@ pub(crate) struct Put<'a> {
     pub(crate) total: Option<u64>,
     pub(crate) compression: Compression,
     pub(crate) metadata: BTreeMap<String, String>,
+    /// Part size for this dump (a per-database override), else the sink's.
+    pub(crate) part_size: Option<u64>,
 }
 
 /// Streams `sql` into the sink. The sink's put is atomic: on error nothing is left at the key.
@@ -53,6 +55,7 @@ pub(crate) async fn store(
     // The SQL's size bounds the compressed size: a safe hint for choosing the part size.
     options.size_hint = put.total;
     options.metadata = put.metadata;
+    options.part_size = put.part_size;
     let upload = put.sink.put_stream(put.key, body, options);
     tokio::pin!(upload);
     let mut ticker = tokio::time::interval(PROGRESS_EVERY);

@@ -31,6 +31,7 @@ pub(crate) struct Request<'a> {
     pub(crate) poll_interval: Duration,
     pub(crate) max_wait: Option<Duration>,
     pub(crate) compression: Compression,
+    pub(crate) part_size: Option<u64>,
 }
 
 /// A database's dump, stored.
@@ -176,6 +177,7 @@ async fn stream_into_sink(
         total,
         compression: request.compression,
         metadata,
+        part_size: request.part_size,
     };
     store::store(put, body, emit).await.map_err(|error| {
         let source = source_error

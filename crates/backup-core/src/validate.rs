@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::compression::Compression;
-use crate::config::{Config, SinkConfig, SinkKind};
+use crate::config::{Config, DatabaseEntry, SinkConfig, SinkKind};
 use crate::error::{ConfigError, Problem};
 use crate::layout;
 
@@ -16,6 +16,7 @@ pub(crate) fn validate(config: &Config, origin: &Path) -> Result<(), ConfigError
     check_numbers(config, &mut problems);
     check_accounts(config, &mut problems);
     check_heartbeat(config, &mut problems);
+    check_schedules(config, &mut problems);
     if problems.is_empty() {
         Ok(())
     } else {
@@ -298,30 +299,7 @@ fn check_accounts(config: &Config, problems: &mut Vec<Problem>) {
         }
         for (j, db) in account.databases.iter().enumerate() {
             let field = format!("{at}.databases[{j}]");
-            if let Err(problem) = layout::check_database_name(&db.name) {
-                problems.push(Problem::new(
-                    format!("{field}.name"),
-                    problem,
-                    "use the database's D1 name (letters, digits, '-', '_', '.')",
-                ));
-            }
-            if let Some(id) = &db.id {
-                check_database_id(&format!("{field}.id"), id, problems);
-            }
-            if db.sqlite.is_some() && !cfg!(feature = "sqlite") {
-                problems.push(Problem::new(
-                    format!("{field}.sqlite"),
-                    "this build cannot dump local SQLite files",
-                    "build d1-backup with the `sqlite` feature (the d1-backup command has it)",
-                ));
-            }
-            if db.sqlite.is_some() && db.id.is_some() {
-                problems.push(Problem::new(
-                    format!("{field}.sqlite"),
-                    "and `id` are both set: a database is either local or in D1",
-                    "keep `sqlite` for a local file, or `id` for a D1 database",
-                ));
-            }
+            check_database(&field, db, problems);
             let slot = (prefix.clone(), db.name.as_str());
             if let Some(first) = keys.get(&slot) {
                 problems.push(Problem::new(
@@ -331,6 +309,70 @@ fn check_accounts(config: &Config, problems: &mut Vec<Problem>) {
                 ));
             } else {
                 keys.insert(slot, field);
+            }
+        }
+    }
+}
+
+/// Checks one database entry's own fields.
+fn check_database(field: &str, db: &DatabaseEntry, problems: &mut Vec<Problem>) {
+    if let Err(problem) = layout::check_database_name(&db.name) {
+        problems.push(Problem::new(
+            format!("{field}.name"),
+            problem,
+            "use the database's D1 name (letters, digits, '-', '_', '.')",
+        ));
+    }
+    if let Some(id) = &db.id {
+        check_database_id(&format!("{field}.id"), id, problems);
+    }
+    if db.sqlite.is_some() && !cfg!(feature = "sqlite") {
+        problems.push(Problem::new(
+            format!("{field}.sqlite"),
+            "this build cannot dump local SQLite files",
+            "build d1-backup with the `sqlite` feature (the d1-backup command has it)",
+        ));
+    }
+    if db.sqlite.is_some() && db.id.is_some() {
+        problems.push(Problem::new(
+            format!("{field}.sqlite"),
+            "and `id` are both set: a database is either local or in D1",
+            "keep `sqlite` for a local file, or `id` for a D1 database",
+        ));
+    }
+}
+
+fn check_schedules(config: &Config, problems: &mut Vec<Problem>) {
+    let mut names = std::collections::HashSet::new();
+    for (i, schedule) in config.schedules.iter().enumerate() {
+        let at = format!("schedules[{i}]");
+        if schedule.name.trim().is_empty() || !names.insert(schedule.name.as_str()) {
+            problems.push(Problem::new(
+                format!("{at}.name"),
+                format!("{:?} is empty or used twice", schedule.name),
+                "give every schedule its own name, e.g. \"small\"",
+            ));
+        }
+        match crate::schedule::Schedule::new(&schedule.name, &schedule.cron, &schedule.databases) {
+            Err(problem) => problems.push(Problem::new(
+                format!("{at}.cron"),
+                problem,
+                "write five fields in UTC: minute hour day-of-month month day-of-week, e.g. \"0 3 * * *\"",
+            )),
+            Ok(parsed) => {
+                let expands = config.accounts.iter().any(|a| a.wrangler_state.is_some());
+                for selector in parsed.only.iter().filter(|_| !expands) {
+                    let known = config.accounts.iter().any(|a| {
+                        a.databases.iter().any(|d| selector.matches(a, d))
+                    });
+                    if !known {
+                        problems.push(Problem::new(
+                            format!("{at}.databases"),
+                            format!("{selector} matches no configured database"),
+                            "use NAME or ACCOUNT/NAME of a database listed under [[accounts]]",
+                        ));
+                    }
+                }
             }
         }
     }
@@ -361,14 +403,14 @@ fn check_heartbeat(config: &Config, problems: &mut Vec<Problem>) {
             ));
         }
     }
-    if let Some(object) = &heartbeat.object {
-        if layout::normalize_prefix(object).as_deref() != Ok(object.as_str()) {
-            problems.push(Problem::new(
+    if let Some(object) = &heartbeat.object
+        && layout::normalize_prefix(object).as_deref() != Ok(object.as_str())
+    {
+        problems.push(Problem::new(
                 "heartbeat.object",
                 format!("{object:?} is not a usable object key"),
                 "use a relative key without '..' or empty segments, e.g. \"_heartbeat/ucca-backup.json\"",
             ));
-        }
     }
     for (field, url) in [
         ("heartbeat.url", &heartbeat.url),

@@ -17,7 +17,9 @@ Examples:
   d1-backup run --config d1-backup.toml
   d1-backup run --only ops-db --only rtopacks/rto-abs-db --json
   D1_BACKUP_CONFIG=/etc/d1-backup.toml d1-backup run --date 2026-11-30
-  d1-backup prune --dry-run";
+  d1-backup prune --dry-run
+  d1-backup list --only ops-db
+  d1-backup config check";
 
 /// Back up Cloudflare D1 databases into R2, any S3-compatible store, or a directory.
 #[derive(Debug, Parser)]
@@ -68,6 +70,77 @@ pub(crate) enum Command {
     Run(RunArgs),
     /// Apply retention now, printing each keep/delete decision and its reason.
     Prune(PruneArgs),
+    /// List the backups in the sink per account, database and date, with size, completeness
+    /// (manifest present and matching) and compression.
+    #[command(
+        after_help = "Examples:\n  d1-backup list\n  d1-backup list --only ucca/ops-db --json"
+    )]
+    List(ListArgs),
+    /// List the D1 databases each configured token can see, with size, marking which are
+    /// configured, so a database nobody backs up gets noticed.
+    #[command(after_help = "Examples:\n  d1-backup databases\n  d1-backup databases --json")]
+    Databases(JsonArgs),
+    /// Work with the configuration file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Run the `[[schedules]]` of the config file until SIGTERM/SIGINT.
+    #[command(
+        after_help = "Examples:\n  d1-backup daemon --config /etc/d1-backup.toml\n  d1-backup daemon --grace 600"
+    )]
+    Daemon(DaemonArgs),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  d1-backup completions bash > /etc/bash_completion.d/d1-backup\n  d1-backup completions zsh > ~/.zfunc/_d1-backup"
+    )]
+    Completions(CompletionsArgs),
+}
+
+/// `d1-backup config …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Validate the file, then check without exporting anything (an export blocks the
+    /// database) that each token lists its databases, each configured database exists, and the
+    /// sink is reachable and writable (a probe object is put, read back and deleted).
+    #[command(
+        after_help = "Examples:\n  d1-backup config check\n  d1-backup config check --config /etc/d1-backup.toml --json"
+    )]
+    Check(JsonArgs),
+}
+
+/// Commands whose only option is `--json`.
+#[derive(Debug, Args)]
+pub(crate) struct JsonArgs {
+    /// Print the result as JSON on stdout. Example: --json
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `d1-backup list`.
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    /// Only this database: NAME or ACCOUNT/NAME. Repeatable. Example: --only ops-db
+    #[arg(long, value_name = "[ACCOUNT/]NAME")]
+    pub(crate) only: Vec<Selector>,
+    /// Print the list as JSON on stdout. Example: --json
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `d1-backup daemon`.
+#[derive(Debug, Args)]
+pub(crate) struct DaemonArgs {
+    /// Seconds a running backup may take to finish after SIGTERM/SIGINT before it is
+    /// cancelled (its uploads are aborted; nothing partial is left). Example: --grace 600
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub(crate) grace: u64,
+}
+
+/// `d1-backup completions`.
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell. Example: bash
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
 }
 
 /// `d1-backup run`.

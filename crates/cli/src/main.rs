@@ -4,7 +4,10 @@
 //! calls `d1-backup-core`, renders the outcome and maps it to an exit code. Every decision an
 //! embedding service would also need lives in the library.
 
+mod bars;
 mod cli;
+mod daemon;
+mod inspect;
 mod logging;
 mod prune;
 mod render;
@@ -12,9 +15,9 @@ mod run;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, ConfigCommand};
 
 /// Exit codes, documented in the README and `--help`.
 pub(crate) mod exit {
@@ -45,6 +48,17 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run::run(&cli.global, args).await,
             Command::Prune(args) => prune::prune(&cli.global, args).await,
+            Command::List(args) => inspect::list(&cli.global, args).await,
+            Command::Databases(args) => inspect::databases(&cli.global, &args).await,
+            Command::Config(ConfigCommand::Check(args)) => inspect::check(&cli.global, &args).await,
+            Command::Daemon(args) => daemon::daemon(&cli.global, &args).await,
+            Command::Completions(args) => {
+                let mut script = Vec::new();
+                clap_complete::generate(args.shell, &mut Cli::command(), "d1-backup", &mut script);
+                // A closed pipe (`| head`) is not an error worth a panic.
+                let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+                exit::OK
+            }
         }
     });
     ExitCode::from(code)

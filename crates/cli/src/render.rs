@@ -140,7 +140,7 @@ pub(crate) fn json(report: &impl serde::Serialize) {
     }
 }
 
-fn human_bytes(bytes: u64) -> String {
+pub(crate) fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     #[allow(clippy::cast_precision_loss)] // Display only.
     let mut value = bytes as f64;

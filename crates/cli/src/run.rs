@@ -6,6 +6,11 @@ use d1_backup_core::chrono::Utc;
 use d1_backup_core::tokio_util::sync::CancellationToken;
 use d1_backup_core::{Config, Engine, Force, RunOptions, Secrets};
 
+use std::io::IsTerminal;
+
+use d1_backup_core::Progress;
+
+use crate::bars::Bars;
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::exit;
 use crate::render::{self, LogProgress};
@@ -20,7 +25,13 @@ pub(crate) async fn run(global: &GlobalArgs, args: RunArgs) -> u8 {
     let options = RunOptions::new(date).only(args.only).force(force);
     let cancel = CancellationToken::new();
     tokio::spawn(cancel_on_signal(cancel.clone()));
-    let report = match engine.run(&options, &LogProgress, &cancel).await {
+    // Bars only for a person watching: not when scripted (--json, -q) or redirected.
+    let bars = (!args.json && !global.quiet && std::io::stderr().is_terminal()).then(Bars::new);
+    let progress: &dyn Progress = match &bars {
+        Some(bars) => bars,
+        None => &LogProgress,
+    };
+    let report = match engine.run(&options, progress, &cancel).await {
         Ok(report) => report,
         Err(error) => {
             render::error(

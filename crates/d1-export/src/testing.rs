@@ -204,8 +204,16 @@ impl Respond for Responder {
         state.requests += 1;
         let path = request.url.path().to_owned();
         let segments: Vec<&str> = path.trim_start_matches("/client/v4/").split('/').collect();
-        if let ["accounts", account, "storage", "kv", "namespaces", ns, "values", key] =
-            segments.as_slice()
+        if let [
+            "accounts",
+            account,
+            "storage",
+            "kv",
+            "namespaces",
+            ns,
+            "values",
+            key,
+        ] = segments.as_slice()
         {
             return kv_put(&mut state, account, ns, key, request);
         }
@@ -227,7 +235,13 @@ impl Respond for Responder {
     }
 }
 
-fn kv_put(state: &mut State, account: &str, ns: &str, key: &str, request: &Request) -> ResponseTemplate {
+fn kv_put(
+    state: &mut State,
+    account: &str,
+    ns: &str,
+    key: &str,
+    request: &Request,
+) -> ResponseTemplate {
     if !authorized(state, account, request) {
         return failure(401, 10000, "Authentication error");
     }
@@ -252,15 +266,12 @@ fn percent_decode(segment: &str) -> String {
             .then(|| segment.get(i + 1..i + 3))
             .flatten()
             .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match escaped {
-            Some(byte) => {
-                out.push(byte);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
+        if let Some(byte) = escaped {
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
         }
     }
     String::from_utf8_lossy(&out).into_owned()

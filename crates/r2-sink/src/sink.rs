@@ -121,6 +121,9 @@ pub struct PutOptions {
     /// The expected size of the body, if known. A hint only: it lets the sink pick a part
     /// size large enough for the object (R2 allows at most 10,000 parts).
     pub size_hint: Option<u64>,
+    /// Part size for this put, overriding the sink's [`MultipartOptions`](crate::MultipartOptions)
+    /// (still raised to fit `size_hint` and never under 5 MiB). Sinks without parts ignore it.
+    pub part_size: Option<u64>,
 }
 
 impl PutOptions {

@@ -149,7 +149,10 @@ impl BackupSink for ObjectStoreSink {
         options: PutOptions,
     ) -> Result<PutReceipt> {
         let path = object_path(key)?;
-        let multipart = &self.inner.multipart;
+        let multipart = match options.part_size {
+            Some(bytes) => self.inner.multipart.clone().part_size(bytes),
+            None => self.inner.multipart.clone(),
+        };
         let part_size = multipart.effective_part_size(options.size_hint);
         let put = StreamingPut {
             store: &self.inner.store,

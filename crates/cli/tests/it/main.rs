@@ -8,6 +8,7 @@
     missing_docs
 )]
 
+mod commands;
 mod run;
 
 use std::path::Path;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use r2_sink::testing::{R2Rules, S3TestServer, digest, failing_body, pattern_body, pattern_sha256};
+use r2_sink::testing::{R2Rules, S3TestServer, digest, pattern_body, pattern_sha256};
 use r2_sink::{BackupSink, ErrorKind, MultipartOptions, ObjectStoreSink, PutOptions};
 
 const MIB: u64 = 1 << 20;
@@ -102,11 +102,21 @@ async fn a_failed_completion_is_aborted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_error_mid_upload_aborts_it() {
-    let server = S3TestServer::start().await.unwrap();
+    let server = std::sync::Arc::new(S3TestServer::start().await.unwrap());
     let sink = sink(&server, 4);
-    let error = sink
-        .put_stream("k", failing_body(17 * MIB), PutOptions::default())
-        .await;
+    // The source fails only once two parts have reached the server, so the abort has
+    // uploaded parts to clean up whatever the machine's speed.
+    let watched = std::sync::Arc::clone(&server);
+    let after_two_parts = futures::stream::once(async move {
+        while watched.upload_part_requests() < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Err(std::io::Error::other("injected source failure"))
+    });
+    let body = pattern_body(17 * MIB, 65_536)
+        .chain(after_two_parts)
+        .boxed();
+    let error = sink.put_stream("k", body, PutOptions::default()).await;
     assert_eq!(error.unwrap_err().kind(), ErrorKind::SourceFailed);
     assert!(
         server.upload_part_requests() >= 2,

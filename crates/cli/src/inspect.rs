@@ -1,0 +1,134 @@
+//! `list`, `databases` and `config check`: read-only answers for operators.
+
+use std::fmt::Write as _;
+
+use crate::cli::{GlobalArgs, JsonArgs, ListArgs};
+use crate::exit;
+use crate::render::{self, human_bytes};
+use crate::run::load_engine;
+
+pub(crate) async fn list(global: &GlobalArgs, args: ListArgs) -> u8 {
+    let engine = match load_engine(&global.config) {
+        Ok(engine) => engine,
+        Err(code) => return code,
+    };
+    let backups = match engine.list_backups(&args.only).await {
+        Ok(backups) => backups,
+        Err(error) => {
+            render::error(
+                &error,
+                "check --only, and that the sink is reachable (`d1-backup config check`)",
+            );
+            return exit::FAILED;
+        }
+    };
+    if args.json {
+        render::json(&serde_json::json!({ "backups": backups }));
+        return exit::OK;
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<32} {:<10} {:>10}  {:<8} {:<10} KEY",
+        "DATABASE", "DATE", "SIZE", "COMPRESS", "STATE"
+    );
+    for b in &backups {
+        let _ = writeln!(
+            out,
+            "{:<32} {:<10} {:>10}  {:<8} {:<10} {}",
+            format!("{}/{}", b.account, b.database),
+            b.date.to_string(),
+            b.bytes.map_or("-".to_owned(), human_bytes),
+            b.compression.map_or("-".to_owned(), |c| c.to_string()),
+            if b.complete { "complete" } else { "INCOMPLETE" },
+            b.key.as_deref().unwrap_or("-"),
+        );
+    }
+    let complete = backups.iter().filter(|b| b.complete).count();
+    let _ = writeln!(
+        out,
+        "{} backup(s), {complete} complete, {} incomplete",
+        backups.len(),
+        backups.len() - complete
+    );
+    print!("{out}");
+    exit::OK
+}
+
+pub(crate) async fn databases(global: &GlobalArgs, args: &JsonArgs) -> u8 {
+    let engine = match load_engine(&global.config) {
+        Ok(engine) => engine,
+        Err(code) => return code,
+    };
+    let accounts = engine.remote_databases().await;
+    let failed = accounts.iter().any(|a| a.error.is_some());
+    if args.json {
+        render::json(&serde_json::json!({ "accounts": accounts }));
+    } else {
+        let mut out = String::new();
+        if accounts.is_empty() {
+            out.push_str(
+                "no account exports through the D1 API (every database is a local file)\n",
+            );
+        }
+        for account in &accounts {
+            let _ = writeln!(
+                out,
+                "account {} ({})",
+                account.account,
+                account.account_id.as_deref().unwrap_or("-")
+            );
+            if let Some(error) = &account.error {
+                let _ = writeln!(out, "  ERROR {error}");
+                continue;
+            }
+            for db in &account.databases {
+                let mark = if db.configured {
+                    "backed up"
+                } else {
+                    "NOT BACKED UP"
+                };
+                let size = db.file_size.map_or("?".to_owned(), human_bytes);
+                let _ = writeln!(
+                    out,
+                    "  {:<32} {:>10}  {:<13} {}",
+                    db.name, size, mark, db.uuid
+                );
+            }
+            for name in &account.missing {
+                let _ = writeln!(
+                    out,
+                    "  {name:<32} {:>10}  MISSING       configured, but the token cannot see it",
+                    "-"
+                );
+            }
+        }
+        print!("{out}");
+    }
+    if failed { exit::FAILED } else { exit::OK }
+}
+
+pub(crate) async fn check(global: &GlobalArgs, args: &JsonArgs) -> u8 {
+    let engine = match load_engine(&global.config) {
+        Ok(engine) => engine,
+        Err(code) => return code,
+    };
+    let checks = engine.check().await;
+    let ok = checks.iter().all(|c| c.ok);
+    if args.json {
+        render::json(&serde_json::json!({ "config": global.config, "ok": ok, "checks": checks }));
+    } else {
+        let mut out = format!("ok       config {} is valid\n", global.config.display());
+        for c in &checks {
+            let _ = writeln!(
+                out,
+                "{:<8} {}: {}",
+                if c.ok { "ok" } else { "FAILED" },
+                c.what,
+                c.detail
+            );
+        }
+        print!("{out}");
+    }
+    if ok { exit::OK } else { exit::FAILED }
+}

@@ -1,0 +1,259 @@
+//! The operator commands: prune, list, databases, config check, daemon, completions.
+
+use std::time::Duration;
+
+use d1_export::testing::D1Simulator;
+use serde_json::Value;
+use tokio::process::Command;
+
+use crate::{d1_backup, text};
+
+const ACCOUNT: &str = "e5a9830215a8d88961dc6c80a8c7442a";
+const TOKEN: &str = "cli-secret-token";
+
+fn dump(name: &str) -> Vec<u8> {
+    format!("PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE t (x TEXT);\nINSERT INTO \"t\" (\"x\") VALUES('{name}');\n").into_bytes()
+}
+
+struct World {
+    sim: D1Simulator,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn new(extra: &str) -> Self {
+        let sim = D1Simulator::start().await;
+        sim.add_account(ACCOUNT, TOKEN);
+        sim.add_database(ACCOUNT, "ops-db", dump("ops-db"));
+        sim.add_database(ACCOUNT, "engine-db", dump("engine-db"));
+        sim.add_database(ACCOUNT, "forgotten-db", dump("forgotten-db"));
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            "[cloudflare]\napi_base_url = \"{}\"\nrequests_per_five_minutes = 100000\n\n[sink]\nkind = \"fs\"\npath = \"backups\"\n\n[retention]\nkeep_days = 2\nmin_keep = 1\n\n[run]\npoll_interval_ms = 0\n\n[[accounts]]\nname = \"ucca\"\naccount_id = \"{ACCOUNT}\"\ntoken_env = \"CF_API_TOKEN\"\nprefix = \"d1\"\ndatabases = [\"ops-db\", \"engine-db\"]\n{extra}",
+            sim.base_url()
+        );
+        std::fs::write(dir.path().join("d1-backup.toml"), config).unwrap();
+        Self { sim, dir }
+    }
+
+    async fn run(&self, args: &[&str]) -> std::process::Output {
+        d1_backup(args, &[("CF_API_TOKEN", TOKEN)], self.dir.path()).await
+    }
+}
+
+#[tokio::test]
+async fn force_prune_and_list_work_together() {
+    let world = World::new("").await;
+    for date in ["2026-11-27", "2026-11-28", "2026-11-29", "2026-11-30"] {
+        let out = world.run(&["run", "--date", date]).await;
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    let again = world.run(&["run", "--date", "2026-11-30", "--json"]).await;
+    let report: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(report["databases"][0]["status"], "skipped");
+    let forced = world
+        .run(&["run", "--date", "2026-11-30", "--force", "--json"])
+        .await;
+    let report: Value = serde_json::from_slice(&forced.stdout).unwrap();
+    assert_eq!(report["databases"][0]["status"], "ok");
+
+    let list = world.run(&["list", "--json"]).await;
+    assert_eq!(list.status.code(), Some(0), "{}", text(&list.stderr));
+    let listed: Value = serde_json::from_slice(&list.stdout).unwrap();
+    let dates: Vec<&str> = listed["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["database"] == "ops-db")
+        .map(|b| b["date"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        dates,
+        ["2026-11-29", "2026-11-30"],
+        "keep_days = 2 pruned after each run"
+    );
+    assert!(
+        listed["backups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["complete"] == true)
+    );
+
+    let dry = world
+        .run(&["prune", "--date", "2026-12-05", "--dry-run"])
+        .await;
+    assert_eq!(dry.status.code(), Some(0));
+    let stderr = text(&dry.stderr);
+    assert!(
+        stderr.contains("would delete") && stderr.contains("expired"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("keep ") && stderr.contains("min_keep"),
+        "{stderr}"
+    );
+    let real = world
+        .run(&["prune", "--date", "2026-12-05", "--json"])
+        .await;
+    let pruned: Value = serde_json::from_slice(&real.stdout).unwrap();
+    assert_eq!(
+        pruned["deleted"], 4,
+        "ops-db and engine-db each lose 2026-11-29 (dump + manifest)"
+    );
+    let human = world.run(&["list"]).await;
+    let table = text(&human.stdout);
+    assert!(
+        table.contains("ucca/ops-db") && table.contains("2 backup(s), 2 complete"),
+        "{table}"
+    );
+}
+
+#[tokio::test]
+async fn databases_marks_what_nobody_backs_up() {
+    let world = World::new("").await;
+    let out = world.run(&["databases"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(
+        table.contains("forgotten-db") && table.contains("NOT BACKED UP"),
+        "{table}"
+    );
+    let json = world.run(&["databases", "--json"]).await;
+    let value: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let dbs = value["accounts"][0]["databases"].as_array().unwrap();
+    assert_eq!(dbs.len(), 3);
+    assert!(
+        dbs.iter()
+            .any(|d| d["name"] == "forgotten-db" && d["configured"] == false)
+    );
+    assert!(!text(&json.stdout).contains(TOKEN) && !text(&json.stderr).contains(TOKEN));
+}
+
+#[tokio::test]
+async fn config_check_exports_nothing_and_reports_each_problem() {
+    let world = World::new("").await;
+    let out = world.run(&["config", "check"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let report = text(&out.stdout);
+    assert!(
+        report.contains("token lists databases") && report.contains("is writable"),
+        "{report}"
+    );
+    // A configured database that does not exist, and a token that is refused.
+    let broken = World::new("").await;
+    let path = broken.dir.path().join("d1-backup.toml");
+    let text_config = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"engine-db\"]", "\"engine-db\", \"typo-db\"]");
+    std::fs::write(&path, text_config).unwrap();
+    let out = broken.run(&["config", "check", "--json"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let value: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let failed: Vec<&str> = value["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .map(|c| c["what"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["database ucca/typo-db"]);
+    let refused = d1_backup(
+        &["config", "check"],
+        &[("CF_API_TOKEN", "wrong")],
+        world.dir.path(),
+    )
+    .await;
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused.stdout).contains("FAILED   account ucca: token lists databases"));
+    for sim in [&world.sim, &broken.sim] {
+        assert_eq!(
+            sim.exports_started("00000000-0000-4000-8000-000000000001"),
+            0,
+            "no export"
+        );
+    }
+}
+
+#[tokio::test]
+async fn daemon_fires_a_schedule_and_stops_cleanly_on_sigterm() {
+    let world = World::new("\n[[schedules]]\nname = \"every-second\"\ncron = \"* * * * * *\"\ndatabases = [\"ops-db\"]\n").await;
+    let ops = "00000000-0000-4000-8000-000000000001";
+    world.sim.set_polls_before_complete(ops, 100_000); // the export never completes
+    let child = Command::new(env!("CARGO_BIN_EXE_d1-backup"))
+        .args(["daemon", "--grace", "1"])
+        .current_dir(world.dir.path())
+        .env("CF_API_TOKEN", TOKEN)
+        .env_remove("D1_BACKUP_CONFIG")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the scheduled run has started its export.
+    let mut waited = 0;
+    while world.sim.exports_started(ops) == 0 && waited < 100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert_eq!(world.sim.exports_started(ops), 1, "the schedule fired");
+    let pid = child.id().unwrap().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("next run of schedule every-second") && stderr.contains("stopping"),
+        "{stderr}"
+    );
+    let leftovers: Vec<_> = walk(&world.dir.path().join("backups"));
+    assert!(
+        leftovers.iter().all(|p| std::path::Path::new(p)
+            .extension()
+            .is_none_or(|e| e != "sql")),
+        "no partial dump: {leftovers:?}"
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path.display().to_string());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn completions_and_help_work_without_a_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = d1_backup(&["completions", "bash"], &[], dir.path()).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("d1-backup"));
+    for command in ["run", "prune", "list", "databases", "daemon", "completions"] {
+        let help = d1_backup(&[command, "--help"], &[], dir.path()).await;
+        assert_eq!(help.status.code(), Some(0), "{command}");
+        assert!(
+            text(&help.stdout).contains("Example"),
+            "{command} --help shows an example"
+        );
+    }
+}
