@@ -38,4 +38,15 @@ fn the_seed_example_covers_the_whole_deployment() {
     );
     assert!(names.contains(&"d1/mcp-db".to_owned()));
     assert_eq!(config.retention.keep_days, 30);
+    let schedules: Vec<(String, usize)> = config
+        .schedules()
+        .iter()
+        .map(|s| (s.expression.clone(), s.only.len()))
+        .collect();
+    assert_eq!(
+        schedules,
+        [("0 3 * * *".to_owned(), 9), ("0 4 * * *".to_owned(), 3)]
+    );
+    let kv = config.heartbeat.kv.as_ref().unwrap();
+    assert_eq!(kv.namespace_id, "86582e393ca2475e9e0f85c262221be3");
 }

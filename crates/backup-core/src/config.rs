@@ -428,7 +428,10 @@ impl Config {
         })?;
         crate::validate::validate(&config, origin)?;
         let mut config = config;
-        let base = origin.parent().unwrap_or_else(|| Path::new(""));
+        let base = origin
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| Path::new("."));
         let base =
             &lexically_normal(&std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf()));
         for account in &mut config.accounts {

@@ -10,6 +10,7 @@
 
 mod commands;
 mod run;
+mod snapshots;
 
 use std::path::Path;
 use std::process::Output;
