@@ -243,8 +243,12 @@ impl Engine {
 }
 
 async fn ping(url: &str, body: Bytes) -> HeartbeatOutcome {
-    // Ping URLs often carry a secret (a check id or token): show scheme, host and path only.
-    let shown = url.split(['?', '#']).next().unwrap_or_default().to_owned();
+    // Ping URLs carry a secret (the check id in the path, or a token in the query): show the
+    // scheme and host only.
+    let shown = reqwest::Url::parse(url).map_or_else(
+        |_| "the heartbeat URL".to_owned(),
+        |u| format!("{}://{}/…", u.scheme(), u.host_str().unwrap_or_default()),
+    );
     let result = reqwest::Client::new()
         .post(url)
         .timeout(PING_TIMEOUT)

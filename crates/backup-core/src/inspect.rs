@@ -2,8 +2,6 @@
 //! token see, and does the configuration work. None of them starts an export (an export
 //! blocks its database).
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -83,13 +81,7 @@ impl Engine {
     /// Every backup of the selected databases, complete or not, by account, database, date.
     pub async fn list_backups(&self, only: &[Selector]) -> Result<Vec<BackupListing>, Error> {
         let targets = plan::select(self.config(), only).map_err(Error::Selection)?;
-        let mut wanted: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
-        for t in &targets {
-            wanted
-                .entry(t.account_index)
-                .or_default()
-                .push(&t.entry.name);
-        }
+        let wanted = plan::names_by_account(&targets);
         let mut listings = Vec::new();
         for (index, databases) in wanted {
             let account = &self.config().accounts[index];

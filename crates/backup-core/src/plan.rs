@@ -5,7 +5,7 @@
 //! not have is a failure of that database alone.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::str::FromStr;
 
@@ -115,6 +115,18 @@ pub(crate) fn select<'c>(config: &'c Config, only: &[Selector]) -> Result<Vec<Ta
         .into_iter()
         .filter(|t| only.is_empty() || only.iter().any(|sel| sel.matches(t.account, &t.entry)))
         .collect())
+}
+
+/// The selected database names of each account, by account index.
+pub(crate) fn names_by_account<'t>(targets: &'t [Target<'_>]) -> BTreeMap<usize, Vec<&'t str>> {
+    let mut names: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
+    for t in targets {
+        names
+            .entry(t.account_index)
+            .or_default()
+            .push(&t.entry.name);
+    }
+    names
 }
 
 /// The uuid of each selected database, or why it has none.

@@ -106,13 +106,7 @@ impl Engine {
     /// Applies retention to the selected databases, standalone (`d1-backup prune`).
     pub async fn prune(&self, options: &PruneOptions) -> Result<PruneReport, Error> {
         let targets = plan::select(self.config(), &options.only).map_err(Error::Selection)?;
-        let mut wanted: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
-        for t in &targets {
-            wanted
-                .entry(t.account_index)
-                .or_default()
-                .push(&t.entry.name);
-        }
+        let wanted = plan::names_by_account(&targets);
         Ok(self
             .prune_databases(&wanted, options.today, options.mode)
             .await)

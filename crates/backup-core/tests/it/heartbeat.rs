@@ -71,6 +71,11 @@ async fn a_run_records_its_heartbeat_everywhere() {
     let pings = ping.received_requests().await.unwrap();
     assert_eq!(pings.len(), 1);
     assert_eq!(pings[0].url.path(), "/ping/abc123");
+    let shown = &report.heartbeat[2].destination;
+    assert!(
+        !shown.contains("abc123"),
+        "the check id is a secret: {shown}"
+    );
 }
 
 #[tokio::test]

@@ -15,12 +15,11 @@ mod snapshots;
 use std::path::Path;
 use std::process::Output;
 
-use tokio::process::Command;
-
-/// Runs the binary with `args`, the given environment (and nothing inherited that could
-/// change its behaviour), and debug logging so that leaks would show.
+/// Runs the binary (through `assert_cmd`) with `args`, the given environment (and nothing
+/// inherited that could change its behaviour), and debug logging so that leaks would show.
+/// It runs on a blocking thread: the simulators it talks to live on this test's runtime.
 pub(crate) async fn d1_backup(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_d1-backup"));
+    let mut command = assert_cmd::Command::new(env!("CARGO_BIN_EXE_d1-backup"));
     command
         .args(args)
         .current_dir(cwd)
@@ -32,7 +31,9 @@ pub(crate) async fn d1_backup(args: &[&str], env: &[(&str, &str)], cwd: &Path) -
     for (key, value) in env {
         command.env(key, value);
     }
-    command.output().await.unwrap()
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
 }
 
 pub(crate) fn text(bytes: &[u8]) -> String {
