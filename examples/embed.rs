@@ -24,10 +24,10 @@ impl Progress for Log {
         let who = format!("{}/{}", event.account, event.database);
         match event.kind {
             EventKind::ExportStarted { attempt } => {
-                println!("{who}: export started (attempt {attempt})")
+                println!("{who}: export started (attempt {attempt})");
             }
             EventKind::DownloadStarted { content_length } => {
-                println!("{who}: streaming {content_length:?} bytes")
+                println!("{who}: streaming {content_length:?} bytes");
             }
             EventKind::Done { key, bytes } => println!("{who}: {bytes} bytes at {key}"),
             EventKind::Skipped { reason } => println!("{who}: skipped: {reason}"),
@@ -57,7 +57,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::spawn(async move {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
-            () = tokio::time::sleep(Duration::from_secs(6 * 3600)) => {}
+            () = tokio::time::sleep(Duration::from_hours(6)) => {}
         }
         on_signal.cancel();
     });

@@ -135,7 +135,18 @@ async fn the_seed_deployment_lands_byte_identical_at_the_exact_keys() {
     let stored: Vec<_> = engine.sink().list("").try_collect().await.unwrap();
     assert_eq!(
         stored.len(),
-        24,
-        "nothing but the twelve dumps and manifests: {stored:?}"
+        25,
+        "the twelve dumps, their manifests and the heartbeat object: {stored:?}"
     );
+    // The seed's heartbeat: the BACKUP_HEARTBEAT KV namespace and an object in the bucket.
+    assert!(
+        report.heartbeat.iter().all(|h| h.error.is_none()),
+        "{:?}",
+        report.heartbeat
+    );
+    let kv = sim
+        .kv_value(UCCA, "86582e393ca2475e9e0f85c262221be3", "ucca-backup")
+        .unwrap();
+    let kv: serde_json::Value = serde_json::from_slice(&kv).unwrap();
+    assert_eq!(kv["totals"]["ok"], 12);
 }

@@ -66,6 +66,7 @@ pub mod sqlite;
 mod store;
 mod transfer;
 mod validate;
+mod wrangler;
 
 pub use compression::Compression;
 pub use config::{

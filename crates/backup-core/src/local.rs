@@ -9,15 +9,14 @@ use crate::progress::EventKind;
 use crate::run::SharedSink;
 use crate::store::{self, Put};
 use crate::transfer::{Failure, Transferred};
-
-/// Where wrangler keeps local D1 databases under its state directory.
-const WRANGLER_D1_FOLDER: &str = "miniflare-D1DatabaseObject";
+use crate::wrangler::{self, D1_NAMESPACE};
 
 /// The SQLite files of a wrangler state directory (`.wrangler/state/v3/d1`, or its
 /// `miniflare-D1DatabaseObject` folder), as `(name, path)` sorted by name. A database is named
-/// by its file name without `.sqlite` (wrangler names the file after the database's id).
+/// after its `database_name` when the project's wrangler config declares its id, else after
+/// its file name (see `crate::wrangler`).
 pub(crate) fn wrangler_databases(state: &Path) -> Result<Vec<(String, PathBuf)>, String> {
-    let nested = state.join(WRANGLER_D1_FOLDER);
+    let nested = state.join(D1_NAMESPACE);
     let folder = if nested.is_dir() {
         nested
     } else {
@@ -29,23 +28,38 @@ pub(crate) fn wrangler_databases(state: &Path) -> Result<Vec<(String, PathBuf)>,
             folder.display()
         )
     })?;
+    let declared = wrangler::declared_names(state);
     let mut found = Vec::new();
     for entry in entries {
         let path = entry
             .map_err(|e| format!("cannot read {}: {e}", folder.display()))?
             .path();
         let is_sqlite = path.extension().is_some_and(|e| e == "sqlite");
-        let stem = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default();
+        let stem = file_stem(&path);
         // metadata.sqlite is miniflare's own bookkeeping, not a database.
         if is_sqlite && stem != "metadata" && path.is_file() {
-            found.push((stem.to_owned(), path));
+            let name = declared
+                .get(stem)
+                .cloned()
+                .unwrap_or_else(|| stem.to_owned());
+            found.push((name, path));
         }
     }
     found.sort();
+    // Two files declared under one name (an env's preview id, say): the later keeps its stem.
+    let mut seen = std::collections::HashSet::new();
+    for (name, path) in &mut found {
+        if !seen.insert(name.clone()) {
+            file_stem(path).clone_into(name);
+        }
+    }
     Ok(found)
+}
+
+fn file_stem(path: &Path) -> &str {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
 }
 
 /// Dumps `path` and stores the dump at `key`.

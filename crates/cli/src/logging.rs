@@ -13,13 +13,19 @@ pub(crate) enum Verbosity {
 
 /// Installs the global subscriber (the binary's job, never the libraries').
 pub(crate) fn init(verbosity: Verbosity) {
-    let default = match verbosity {
+    let ours = match verbosity {
         Verbosity::Quiet => "error",
         Verbosity::Level(0) => "warn",
         Verbosity::Level(1) => "info",
         Verbosity::Level(2) => "debug",
         Verbosity::Level(_) => "trace",
     };
+    // -v raises our crates only: HTTP libraries at debug/trace would log request URIs, and a
+    // signed URL's query is a credential. RUST_LOG remains the operator's explicit choice.
+    let default = format!(
+        "{},d1_backup={ours},d1_export={ours},r2_sink={ours},d1_backup_core={ours}",
+        if ours == "error" { "error" } else { "warn" }
+    );
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -139,3 +139,33 @@ async fn a_missing_or_broken_file_fails_clearly_and_leaves_nothing() {
         "nothing partial is left"
     );
 }
+
+#[tokio::test]
+async fn wrangler_config_names_the_local_databases() {
+    let dir = tempfile::tempdir().unwrap();
+    let d1 = dir
+        .path()
+        .join(".wrangler/state/v3/d1/miniflare-D1DatabaseObject");
+    std::fs::create_dir_all(&d1).unwrap();
+    // The file wrangler writes for database id 000…0 (see the wrangler fixtures).
+    let hash = "9ba2b04bf514d9facfd57ed57d849e77241a7adc99d1c1545d06688b43d84248";
+    std::fs::copy(example("blog.sqlite"), d1.join(format!("{hash}.sqlite"))).unwrap();
+    std::fs::write(
+        dir.path().join("wrangler.toml"),
+        "name = \"site\"\n[[d1_databases]]\nbinding = \"DB\"\ndatabase_name = \"blog-db\"\ndatabase_id = \"00000000-0000-0000-0000-000000000000\"\n",
+    )
+    .unwrap();
+    let (engine, sink) = local_engine(
+        dir.path(),
+        "",
+        "wrangler_state = \".wrangler/state/v3/d1\"\n",
+    );
+    let report = run(&engine, RunOptions::new(date())).await;
+    assert_eq!(report.databases[0].name, "blog-db", "{report:#?}");
+    assert!(
+        sink.head("local/2026-11-30/blog-db.sql")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
