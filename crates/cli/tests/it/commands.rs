@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use d1_export::testing::D1Simulator;
+use d1_export::testing::{D1Simulator, Fault};
+use futures::TryStreamExt;
+use r2_sink::BackupSink;
+use r2_sink::testing::S3TestServer;
 use serde_json::Value;
 use tokio::process::Command;
 
@@ -15,8 +18,10 @@ fn dump(name: &str) -> Vec<u8> {
     format!("PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE t (x TEXT);\nINSERT INTO \"t\" (\"x\") VALUES('{name}');\n").into_bytes()
 }
 
+/// The D1 simulator, the in-process S3 server as the sink, and a config file for both.
 struct World {
     sim: D1Simulator,
+    s3: S3TestServer,
     dir: tempfile::TempDir,
 }
 
@@ -28,16 +33,47 @@ impl World {
         sim.add_database(ACCOUNT, "engine-db", dump("engine-db"));
         sim.add_database(ACCOUNT, "forgotten-db", dump("forgotten-db"));
         let dir = tempfile::tempdir().unwrap();
+        let s3 = S3TestServer::start().await.unwrap();
         let config = format!(
-            "[cloudflare]\napi_base_url = \"{}\"\nrequests_per_five_minutes = 100000\n\n[sink]\nkind = \"fs\"\npath = \"backups\"\n\n[retention]\nkeep_days = 2\nmin_keep = 1\n\n[run]\npoll_interval_ms = 0\n\n[[accounts]]\nname = \"ucca\"\naccount_id = \"{ACCOUNT}\"\ntoken_env = \"CF_API_TOKEN\"\nprefix = \"d1\"\ndatabases = [\"ops-db\", \"engine-db\"]\n{extra}",
-            sim.base_url()
+            "[cloudflare]\napi_base_url = \"{}\"\nrequests_per_five_minutes = 100000\n\n[sink]\nkind = \"s3\"\nbucket = \"{}\"\nendpoint = \"{}\"\naccess_key_id_env = \"S3_KEY\"\nsecret_access_key_env = \"S3_SECRET\"\n\n[retention]\nkeep_days = 2\nmin_keep = 1\n\n[run]\npoll_interval_ms = 0\n\n[[accounts]]\nname = \"ucca\"\naccount_id = \"{ACCOUNT}\"\ntoken_env = \"CF_API_TOKEN\"\nprefix = \"d1\"\ndatabases = [\"ops-db\", \"engine-db\"]\n{extra}",
+            sim.base_url(),
+            s3.bucket(),
+            s3.endpoint()
         );
         std::fs::write(dir.path().join("d1-backup.toml"), config).unwrap();
-        Self { sim, dir }
+        Self { sim, s3, dir }
+    }
+
+    fn env(&self) -> Vec<(&str, &str)> {
+        vec![
+            ("CF_API_TOKEN", TOKEN),
+            ("S3_KEY", self.s3.access_key_id()),
+            ("S3_SECRET", self.s3.secret_access_key()),
+        ]
     }
 
     async fn run(&self, args: &[&str]) -> std::process::Output {
-        d1_backup(args, &[("CF_API_TOKEN", TOKEN)], self.dir.path()).await
+        d1_backup(args, &self.env(), self.dir.path()).await
+    }
+
+    /// Starts `d1-backup daemon` in the background.
+    fn daemon(&self) -> tokio::process::Child {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_d1-backup"));
+        command
+            .args(["daemon", "--grace", "1"])
+            .current_dir(self.dir.path())
+            .env_remove("D1_BACKUP_CONFIG")
+            .stderr(std::process::Stdio::piped());
+        for (key, value) in self.env() {
+            command.env(key, value);
+        }
+        command.spawn().unwrap()
+    }
+
+    async fn keys(&self) -> Vec<String> {
+        let sink = self.s3.sink().unwrap();
+        let infos: Vec<r2_sink::ObjectInfo> = sink.list("").try_collect().await.unwrap();
+        infos.into_iter().map(|i| i.key).collect()
     }
 }
 
@@ -164,12 +200,9 @@ async fn config_check_exports_nothing_and_reports_each_problem() {
         .map(|c| c["what"].as_str().unwrap())
         .collect();
     assert_eq!(failed, ["database ucca/typo-db"]);
-    let refused = d1_backup(
-        &["config", "check"],
-        &[("CF_API_TOKEN", "wrong")],
-        world.dir.path(),
-    )
-    .await;
+    let mut env = world.env();
+    env[0] = ("CF_API_TOKEN", "wrong");
+    let refused = d1_backup(&["config", "check"], &env, world.dir.path()).await;
     assert_eq!(refused.status.code(), Some(1));
     assert!(text(&refused.stdout).contains("FAILED   account ucca: token lists databases"));
     for sim in [&world.sim, &broken.sim] {
@@ -186,14 +219,7 @@ async fn daemon_fires_a_schedule_and_stops_cleanly_on_sigterm() {
     let world = World::new("\n[[schedules]]\nname = \"every-second\"\ncron = \"* * * * * *\"\ndatabases = [\"ops-db\"]\n").await;
     let ops = "00000000-0000-4000-8000-000000000001";
     world.sim.set_polls_before_complete(ops, 100_000); // the export never completes
-    let child = Command::new(env!("CARGO_BIN_EXE_d1-backup"))
-        .args(["daemon", "--grace", "1"])
-        .current_dir(world.dir.path())
-        .env("CF_API_TOKEN", TOKEN)
-        .env_remove("D1_BACKUP_CONFIG")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = world.daemon();
     // Wait until the scheduled run has started its export.
     let mut waited = 0;
     while world.sim.exports_started(ops) == 0 && waited < 100 {
@@ -218,28 +244,50 @@ async fn daemon_fires_a_schedule_and_stops_cleanly_on_sigterm() {
         stderr.contains("next run of schedule every-second") && stderr.contains("stopping"),
         "{stderr}"
     );
-    let leftovers: Vec<_> = walk(&world.dir.path().join("backups"));
+    let keys = world.keys().await;
     assert!(
-        leftovers.iter().all(|p| std::path::Path::new(p)
-            .extension()
-            .is_none_or(|e| e != "sql")),
-        "no partial dump: {leftovers:?}"
+        keys.iter().all(|k| !k.contains("ops-db.sql")),
+        "no partial dump: {keys:?}"
     );
+    assert!(world.s3.list_multipart_uploads().await.is_empty());
 }
 
-fn walk(dir: &std::path::Path) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                out.extend(walk(&path));
-            } else {
-                out.push(path.display().to_string());
-            }
-        }
+#[tokio::test]
+async fn the_daemon_survives_failed_runs() {
+    let world = World::new("\n[[schedules]]\nname = \"every-second\"\ncron = \"* * * * * *\"\ndatabases = [\"engine-db\"]\n").await;
+    let engine = "00000000-0000-4000-8000-000000000002";
+    world.sim.inject(engine, Fault::ExportError("boom".into()));
+    let child = world.daemon();
+    // Each failed run starts two exports (one fresh export after the failure); wait for two runs.
+    let mut waited = 0;
+    while world.sim.exports_started(engine) < 4 && waited < 100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
     }
-    out
+    assert!(
+        world.sim.exports_started(engine) >= 4,
+        "a second run followed the failed one"
+    );
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .unwrap()
+            .success()
+    );
+    let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert!(matches!(output.status.code(), Some(0 | 130)), "{stderr}");
+    assert!(
+        stderr.matches("finished (1 failed)").count() >= 2,
+        "{stderr}"
+    );
+    assert!(stderr.contains("daemon stopped"), "{stderr}");
 }
 
 #[tokio::test]
