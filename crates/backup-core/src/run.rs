@@ -154,7 +154,8 @@ impl Engine {
             Some(Err(error)) => return fail(report, error.clone(), &emit),
             None => return fail(report, CANCELLED.to_owned(), &emit),
         };
-        report.database_id = Some(database_id.clone());
+        // Local databases have no D1 id (they resolve to an empty one).
+        report.database_id = Some(database_id.clone()).filter(|id| !id.is_empty());
         if options.force == Force::No {
             // An export blocks the database: never export what is already backed up.
             match existing::complete_backup(

@@ -115,7 +115,7 @@ pub(crate) async fn run(
                     notes: reasons
                         .iter()
                         .enumerate()
-                        .map(|(i, r)| format!("export {} {r}; a fresh export was started", i + 1))
+                        .map(|(i, r)| format!("export {}: {r}; a fresh export was started", i + 1))
                         .collect(),
                 });
             }

@@ -48,6 +48,7 @@ async fn a_sqlite_file_is_dumped_in_d1_format_and_restores() {
     let report = run(&engine, RunOptions::new(date())).await;
     assert_eq!(report.databases[0].status, Status::Ok, "{report:#?}");
     assert_eq!(report.databases[0].account_id, None);
+    assert_eq!(report.databases[0].database_id, None);
     let sql = read(sink.as_ref(), "local/2026-11-30/shop.sql").await;
     assert!(sql.starts_with(b"PRAGMA defer_foreign_keys=TRUE;\n"));
     let conn = restore(&sql);
