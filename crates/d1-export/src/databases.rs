@@ -77,15 +77,28 @@ impl D1Client {
                 .await?;
             let items: Vec<DatabaseSummary> = decode(envelope.get("result"), &doing)?;
             let got = items.len();
-            all.extend(items);
-            let total = envelope
-                .pointer("/result_info/total_count")
-                .and_then(Value::as_u64)
-                .and_then(|n| usize::try_from(n).ok());
-            let done = match total {
-                Some(total) => all.len() >= total || got == 0,
-                None => got < PER_PAGE,
+            // A server that ignores `page` would repeat itself: only new databases count.
+            let before = all.len();
+            for item in items {
+                if !all.iter().any(|d: &DatabaseSummary| d.uuid == item.uuid) {
+                    all.push(item);
+                }
+            }
+            let info = |field: &str| {
+                envelope
+                    .pointer(&format!("/result_info/{field}"))
+                    .and_then(Value::as_u64)
+                    .and_then(|n| usize::try_from(n).ok())
             };
+            // The server may cap `per_page` below what was asked (it says so in
+            // result_info.per_page), and may leave `total_count` out.
+            let page_size = info("per_page").map_or(PER_PAGE, |n| n.clamp(1, PER_PAGE));
+            let done = got == 0
+                || all.len() == before
+                || match info("total_count") {
+                    Some(total) => all.len() >= total,
+                    None => got < page_size,
+                };
             if done {
                 return Ok(all);
             }

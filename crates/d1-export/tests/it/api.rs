@@ -99,6 +99,49 @@ async fn list_follows_every_page() {
     assert_eq!(all[204].name, "db204");
 }
 
+/// Regression: a server that caps `per_page` below what was asked and leaves out
+/// `total_count` made the client stop after the first page, so databases on later pages
+/// were reported as missing.
+#[tokio::test]
+async fn list_follows_pages_when_the_server_caps_per_page_without_a_total() {
+    let server = MockServer::start().await;
+    let pages = [vec!["a", "b"], vec!["c", "d"], vec!["e"]];
+    for (number, names) in pages.iter().enumerate() {
+        let items: Vec<serde_json::Value> = names
+            .iter()
+            .map(|n| json!({"uuid": format!("u-{n}"), "name": n}))
+            .collect();
+        Mock::given(method("GET"))
+            .and(query_param("page", (number + 1).to_string()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "success": true, "errors": [], "messages": [], "result": items,
+                "result_info": {"page": number + 1, "per_page": 2, "count": names.len()}})))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let all = client(&server.uri()).list_databases(ACCOUNT).await.unwrap();
+    let names: Vec<&str> = all.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["a", "b", "c", "d", "e"]);
+}
+
+/// A server that ignores `page` and answers the same full page forever must not loop.
+#[tokio::test]
+async fn list_stops_when_a_page_brings_nothing_new() {
+    let server = MockServer::start().await;
+    let items: Vec<serde_json::Value> = (0..100)
+        .map(|i| json!({"uuid": format!("u{i}"), "name": format!("db{i}")}))
+        .collect();
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "success": true, "errors": [], "messages": [], "result": items})))
+        .mount(&server)
+        .await;
+    let all = client(&server.uri()).list_databases(ACCOUNT).await.unwrap();
+    assert_eq!(all.len(), 100);
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+}
+
 #[tokio::test]
 async fn list_without_result_info_stops_at_a_short_page_and_retries_html() {
     let server = MockServer::start().await;
