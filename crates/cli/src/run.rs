@@ -67,6 +67,9 @@ pub(crate) fn load_engine(path: &Path) -> Result<Engine, u8> {
         render::error(&error, "fix the file and run `d1-backup run` again");
         exit::USAGE
     })?;
+    for (field, why) in config.ignored_fields() {
+        tracing::warn!("{}: {field} is {why}; it is ignored", path.display());
+    }
     let secrets =
         Secrets::resolve(&config, path, |name| std::env::var(name).ok()).map_err(|error| {
             render::error(

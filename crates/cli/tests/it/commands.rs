@@ -182,6 +182,19 @@ async fn config_check_exports_nothing_and_reports_each_problem() {
         report.contains("token lists databases") && report.contains("is writable"),
         "{report}"
     );
+    // A setting the sink kind does not use is a warning, not an error.
+    let path = world.dir.path().join("d1-backup.toml");
+    let with_extra = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("[sink]\n", "[sink]\npath = \"./unused\"\n");
+    std::fs::write(&path, with_extra).unwrap();
+    let warned = world.run(&["config", "check"]).await;
+    assert_eq!(warned.status.code(), Some(0));
+    let stderr = text(&warned.stderr);
+    assert!(
+        stderr.contains("sink.path is not used when sink.kind = \"s3\""),
+        "{stderr}"
+    );
     // A configured database that does not exist, and a token that is refused.
     let broken = World::new("").await;
     let path = broken.dir.path().join("d1-backup.toml");
