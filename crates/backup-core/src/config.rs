@@ -221,10 +221,19 @@ pub struct RunConfig {
     /// of that; a crashed run's lease blocks other runs at most this long.
     #[serde(default = "default_lease_seconds")]
     pub lease_seconds: u64,
+    /// When D1 refuses an export because another one (or an import) is running on the
+    /// database, wait for it up to this many minutes, retrying, instead of failing at once
+    /// (default 15; 0 fails at once).
+    #[serde(default = "default_wait_if_busy_minutes")]
+    pub wait_if_busy_minutes: u64,
 }
 
 fn default_lease_seconds() -> u64 {
     600
+}
+
+fn default_wait_if_busy_minutes() -> u64 {
+    15
 }
 
 impl Default for RunConfig {
@@ -237,6 +246,7 @@ impl Default for RunConfig {
             max_wait_minutes: None,
             part_size_mib: None,
             lease_seconds: default_lease_seconds(),
+            wait_if_busy_minutes: default_wait_if_busy_minutes(),
         }
     }
 }

@@ -261,6 +261,10 @@ impl Engine {
                         key: &report.key,
                         poll_interval: settings.poll_interval,
                         max_wait: settings.max_wait,
+                        wait_if_busy: Some(Duration::from_secs(
+                            self.config().run.wait_if_busy_minutes.saturating_mul(60),
+                        ))
+                        .filter(|d| !d.is_zero()),
                         compression: settings.compression,
                         part_size: settings.part_size,
                     };

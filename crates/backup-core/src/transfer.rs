@@ -30,6 +30,8 @@ pub(crate) struct Request<'a> {
     pub(crate) key: &'a str,
     pub(crate) poll_interval: Duration,
     pub(crate) max_wait: Option<Duration>,
+    /// How long to wait for another export of the database to finish.
+    pub(crate) wait_if_busy: Option<Duration>,
     pub(crate) compression: Compression,
     pub(crate) part_size: Option<u64>,
 }
@@ -75,6 +77,9 @@ pub(crate) async fn run(
     let mut options = ExportOptions::default();
     options.poll_interval = request.poll_interval;
     options.max_wait = request.max_wait;
+    options.wait_if_busy = request.wait_if_busy;
+    // Knocking on a busy database is paced like polling (5 polls' worth, at least 50 ms).
+    options.busy_retry_interval = (request.poll_interval * 5).max(Duration::from_millis(50));
     let mut last_bookmark = None;
     let mut reasons = Vec::new();
     for attempt in 1..=MAX_EXPORTS {

@@ -38,6 +38,9 @@ pub enum Fault {
     ExportError(String),
     /// Starting the export is refused: another export is running.
     ExportInProgress,
+    /// The first `n` export starts are refused, as inner `success: false` inside a 200
+    /// envelope, because "another export is running" (the other form D1 uses).
+    BusyFor(u32),
     /// The first `n` downloads of the signed URL answer 403 with R2's XML `AccessDenied`.
     RefuseSignedUrl(u32),
     /// The first `n` export polls answer 500 with a JSON error envelope.
@@ -415,6 +418,11 @@ fn counted_fault(
             ResponseTemplate::new(502)
                 .insert_header("content-type", "text/html")
                 .set_body_string("<html><head><title>502 Bad Gateway</title></head><body>cloudflare</body></html>"),
+        ),
+        Fault::BusyFor(n) if !polling => (
+            *n,
+            envelope(200, &json!({"success": false, "type": "export", "status": "error",
+                "error": "Currently processing a long-running export. Cannot start a new export until that completes or times out."})),
         ),
         Fault::RateLimited(n) => (
             *n,

@@ -244,7 +244,8 @@ async fn export_already_running_is_reported_as_such() {
     let sim = simulator().await;
     let busy = sim.add_database(UCCA, "ops-db", dump("ops-db", 10));
     sim.inject(&busy, Fault::ExportInProgress);
-    let text = config_text(&sim, MEMORY_SINK, r#""ops-db""#, r#""rto-ops-db""#);
+    let text = config_text(&sim, MEMORY_SINK, r#""ops-db""#, r#""rto-ops-db""#)
+        .replace("[run]\n", "[run]\nwait_if_busy_minutes = 0\n");
     let report = run(
         &engine(&text, Some(memory())),
         RunOptions::new(date()).only(["ops-db".parse().unwrap()]),
@@ -253,6 +254,25 @@ async fn export_already_running_is_reported_as_such() {
     let error = report.databases[0].error.as_deref().unwrap();
     assert!(error.to_lowercase().contains("export"), "{error}");
     assert_eq!(report.databases[0].status, Status::Failed);
+}
+
+#[tokio::test]
+async fn a_busy_database_is_waited_for_then_backed_up() {
+    let sim = simulator().await;
+    let body = dump("ops-db", 10);
+    let busy = sim.add_database(UCCA, "ops-db", body.clone());
+    // Another export holds the database for the first three attempts.
+    sim.inject(&busy, Fault::BusyFor(3));
+    let sink = memory();
+    let text = config_text(&sim, MEMORY_SINK, r#""ops-db""#, r#""rto-ops-db""#);
+    let report = run(
+        &engine(&text, Some(sink.clone())),
+        RunOptions::new(date()).only(["ops-db".parse().unwrap()]),
+    )
+    .await;
+    assert_eq!(report.databases[0].status, Status::Ok, "{report:#?}");
+    assert_eq!(read(sink.as_ref(), "d1/2026-11-30/ops-db.sql").await, body);
+    assert_eq!(sim.exports_started(&busy), 1);
 }
 
 #[tokio::test]
