@@ -238,46 +238,10 @@ impl Engine {
         }
         let started_at = Utc::now();
         report.started_at = Some(started_at);
-        let client = self.clients()[target.account_index].as_ref();
         let work = async {
-            let done = match (&target.entry.sqlite, client) {
-                (Some(path), _) => {
-                    local::transfer(
-                        self.sink(),
-                        &report.key,
-                        path,
-                        settings.compression,
-                        settings.part_size,
-                        emit,
-                    )
-                    .await?
-                }
-                (None, Some(client)) => {
-                    let request = transfer::Request {
-                        client,
-                        sink: self.sink(),
-                        account_id: account.account_id_or_empty(),
-                        database_id,
-                        key: &report.key,
-                        poll_interval: settings.poll_interval,
-                        max_wait: settings.max_wait,
-                        wait_if_busy: Some(Duration::from_secs(
-                            self.config().run.wait_if_busy_minutes.saturating_mul(60),
-                        ))
-                        .filter(|d| !d.is_zero()),
-                        compression: settings.compression,
-                        part_size: settings.part_size,
-                    };
-                    transfer::run(&request, emit).await?
-                }
-                (None, None) => {
-                    return Err(transfer::Failure {
-                        message: format!("account {} has no API token configured", account.name),
-                        exports: 0,
-                        bookmark: None,
-                    });
-                }
-            };
+            let done = self
+                .transfer(target, database_id, settings, &report.key, emit)
+                .await?;
             let manifest = manifest_for(
                 target,
                 database_id,
@@ -323,6 +287,57 @@ impl Engine {
                 report.bookmark.clone_from(&failure.bookmark);
                 fail(report, failure.message, emit)
             }
+        }
+    }
+
+    /// Exports (or, for a local file, dumps) one database and stores its dump at `key`.
+    async fn transfer(
+        &self,
+        target: &Target<'_>,
+        database_id: &str,
+        settings: &Settings,
+        key: &str,
+        emit: &(dyn Fn(EventKind<'_>) + Sync),
+    ) -> Result<transfer::Transferred, transfer::Failure> {
+        let account = target.account;
+        match (
+            &target.entry.sqlite,
+            self.clients()[target.account_index].as_ref(),
+        ) {
+            (Some(path), _) => {
+                local::transfer(
+                    self.sink(),
+                    key,
+                    path,
+                    settings.compression,
+                    settings.part_size,
+                    emit,
+                )
+                .await
+            }
+            (None, Some(client)) => {
+                let request = transfer::Request {
+                    client,
+                    sink: self.sink(),
+                    account_id: account.account_id_or_empty(),
+                    database_id,
+                    key,
+                    poll_interval: settings.poll_interval,
+                    max_wait: settings.max_wait,
+                    wait_if_busy: Some(Duration::from_secs(
+                        self.config().run.wait_if_busy_minutes.saturating_mul(60),
+                    ))
+                    .filter(|d| !d.is_zero()),
+                    compression: settings.compression,
+                    part_size: settings.part_size,
+                };
+                transfer::run(&request, emit).await
+            }
+            (None, None) => Err(transfer::Failure {
+                message: format!("account {} has no API token configured", account.name),
+                exports: 0,
+                bookmark: None,
+            }),
         }
     }
 }
