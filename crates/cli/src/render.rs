@@ -65,6 +65,20 @@ pub(crate) fn summary(report: &RunReport, sink: &str) {
     eprint!("{out}");
 }
 
+/// The last line after a run that did not fully succeed: what to do next.
+pub(crate) fn run_hint(report: &RunReport) {
+    if report.interrupted {
+        eprintln!(
+            "hint: run again to finish; databases already backed up for the date are skipped"
+        );
+    } else if report.count(Status::Failed) > 0 {
+        eprintln!(
+            "hint: fix what each FAILED line says, then run again (complete backups are skipped); \
+             `d1-backup config check` tests tokens and the sink, -v shows each step"
+        );
+    }
+}
+
 /// How much of a prune to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Detail {

@@ -48,6 +48,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: RunArgs) -> u8 {
         }
         render::heartbeat(&report.heartbeat);
     }
+    render::run_hint(&report);
     if args.json {
         render::json(&report);
     }

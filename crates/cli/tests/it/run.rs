@@ -175,6 +175,10 @@ async fn a_failed_database_exits_one_and_only_and_filters() {
     let stderr = text(&output.stderr);
     assert!(stderr.contains("FAILED   ucca/missing-db"), "{stderr}");
     assert!(stderr.contains("2 database(s)"), "{stderr}");
+    assert!(
+        stderr.lines().last().unwrap_or("").starts_with("hint: "),
+        "errors end with a hint: {stderr}"
+    );
     assert!(output.stdout.is_empty(), "no --json, nothing on stdout");
     world.assert_no_secrets(&output);
 }
