@@ -56,6 +56,8 @@ mod plan;
 mod progress;
 mod prune;
 mod report;
+#[cfg(feature = "sqlite")]
+mod restore;
 mod retention;
 mod run;
 mod schedule;
@@ -66,6 +68,8 @@ pub mod sqlite;
 mod store;
 mod transfer;
 mod validate;
+#[cfg(feature = "sqlite")]
+mod verify;
 mod wrangler;
 
 pub use compression::Compression;
@@ -83,10 +87,14 @@ pub use plan::Selector;
 pub use progress::{EventKind, Progress, ProgressEvent};
 pub use prune::{PruneDecision, PruneMode, PruneOptions, PruneReport};
 pub use report::{DatabaseReport, RunReport, Status};
+#[cfg(feature = "sqlite")]
+pub use restore::{RestoreError, RestoreStats, check_database, count_rows, restore_dump};
 pub use retention::{Action, RetentionPolicy};
 pub use run::{Force, RunOptions};
 pub use schedule::{DaemonEvent, Schedule};
 pub use secrets::Secrets;
+#[cfg(feature = "sqlite")]
+pub use verify::{Verification, VerifyOptions};
 
 /// Re-exported so embedding services name the same versions.
 pub use {chrono, d1_export, r2_sink, tokio_util};

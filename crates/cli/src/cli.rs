@@ -76,6 +76,12 @@ pub(crate) enum Command {
         after_help = "Examples:\n  d1-backup list\n  d1-backup list --only ucca/ops-db --json"
     )]
     List(ListArgs),
+    /// Prove backups by restoring them: size and SHA-256 against the manifest, then a restore
+    /// into a scratch SQLite file with integrity and foreign-key checks and row counts.
+    #[command(
+        after_help = "Examples:\n  d1-backup verify\n  d1-backup verify --date 2026-11-30 --only ucca/ops-db --json"
+    )]
+    Verify(VerifyArgs),
     /// List the D1 databases each configured token can see, with size, marking which are
     /// configured, so a database nobody backs up gets noticed.
     #[command(after_help = "Examples:\n  d1-backup databases\n  d1-backup databases --json")]
@@ -122,6 +128,21 @@ pub(crate) struct ListArgs {
     #[arg(long, value_name = "[ACCOUNT/]NAME")]
     pub(crate) only: Vec<Selector>,
     /// Print the list as JSON on stdout. Example: --json
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `d1-backup verify`.
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// Verify the backup of this date, YYYY-MM-DD (default: each database's newest complete
+    /// backup). Example: --date 2026-11-30
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+    pub(crate) date: Option<NaiveDate>,
+    /// Only this database: NAME or ACCOUNT/NAME. Repeatable. Example: --only ops-db
+    #[arg(long, value_name = "[ACCOUNT/]NAME")]
+    pub(crate) only: Vec<Selector>,
+    /// Print the results as JSON on stdout. Example: --json
     #[arg(long)]
     pub(crate) json: bool,
 }

@@ -2,7 +2,9 @@
 
 use std::fmt::Write as _;
 
-use crate::cli::{GlobalArgs, JsonArgs, ListArgs};
+use d1_backup_core::VerifyOptions;
+
+use crate::cli::{GlobalArgs, JsonArgs, ListArgs, VerifyArgs};
 use crate::exit;
 use crate::render::{self, human_bytes};
 use crate::run::load_engine;
@@ -129,6 +131,55 @@ pub(crate) async fn check(global: &GlobalArgs, args: &JsonArgs) -> u8 {
             );
         }
         print!("{out}");
+    }
+    if ok { exit::OK } else { exit::FAILED }
+}
+
+pub(crate) async fn verify(global: &GlobalArgs, args: VerifyArgs) -> u8 {
+    let engine = match load_engine(&global.config) {
+        Ok(engine) => engine,
+        Err(code) => return code,
+    };
+    let mut options = VerifyOptions::new(std::env::temp_dir());
+    options.date = args.date;
+    options.only = args.only;
+    let results = match engine.verify(&options).await {
+        Ok(results) => results,
+        Err(error) => {
+            render::error(
+                &error,
+                "check --only against the databases in the config file",
+            );
+            return exit::USAGE;
+        }
+    };
+    let ok = results.iter().all(|v| v.ok);
+    if args.json {
+        render::json(&serde_json::json!({ "ok": ok, "databases": results }));
+    }
+    if !global.quiet {
+        let mut out = String::new();
+        for v in &results {
+            let who = format!("{}/{}", v.account, v.database);
+            let date = v.date.map_or("-".to_owned(), |d| d.to_string());
+            if v.ok {
+                let rows: u64 = v.tables.values().sum();
+                let _ = writeln!(
+                    out,
+                    "ok       {who:<32} {date}  {} table(s), {rows} row(s) restored and checked",
+                    v.tables.len()
+                );
+            } else {
+                let _ = writeln!(out, "FAILED   {who:<32} {date}  {}", v.problems.join("; "));
+            }
+        }
+        if !ok {
+            out.push_str(
+                "hint: a backup that fails verification cannot be trusted: back it up again \
+                 (`d1-backup run --force --date <date>`), then verify again\n",
+            );
+        }
+        eprint!("{out}");
     }
     if ok { exit::OK } else { exit::FAILED }
 }

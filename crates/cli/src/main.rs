@@ -49,6 +49,7 @@ fn main() -> ExitCode {
             Command::Run(args) => run::run(&cli.global, args).await,
             Command::Prune(args) => prune::prune(&cli.global, args).await,
             Command::List(args) => inspect::list(&cli.global, args).await,
+            Command::Verify(args) => inspect::verify(&cli.global, args).await,
             Command::Databases(args) => inspect::databases(&cli.global, &args).await,
             Command::Config(ConfigCommand::Check(args)) => inspect::check(&cli.global, &args).await,
             Command::Daemon(args) => daemon::daemon(&cli.global, &args).await,

@@ -19,3 +19,5 @@ mod run;
 #[cfg(feature = "sqlite")]
 mod sqlite_dump;
 mod support;
+#[cfg(feature = "sqlite")]
+mod verify;

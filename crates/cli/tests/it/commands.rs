@@ -137,6 +137,16 @@ async fn force_prune_and_list_work_together() {
         pruned["deleted"], 4,
         "ops-db and engine-db each lose 2026-11-29 (dump + manifest)"
     );
+    let verified = world.run(&["verify", "--json"]).await;
+    assert_eq!(
+        verified.status.code(),
+        Some(0),
+        "{}",
+        text(&verified.stderr)
+    );
+    let value: Value = serde_json::from_slice(&verified.stdout).unwrap();
+    assert_eq!(value["ok"], true);
+    assert_eq!(value["databases"][0]["tables"]["t"], 1);
     let human = world.run(&["list"]).await;
     let table = text(&human.stdout);
     assert!(
@@ -309,7 +319,15 @@ async fn completions_and_help_work_without_a_config() {
     let out = d1_backup(&["completions", "bash"], &[], dir.path()).await;
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).contains("d1-backup"));
-    for command in ["run", "prune", "list", "databases", "daemon", "completions"] {
+    for command in [
+        "run",
+        "prune",
+        "list",
+        "verify",
+        "databases",
+        "daemon",
+        "completions",
+    ] {
         let help = d1_backup(&[command, "--help"], &[], dir.path()).await;
         assert_eq!(help.status.code(), Some(0), "{command}");
         assert!(

@@ -17,6 +17,7 @@ async fn help_texts() {
         vec!["run", "--help"],
         vec!["prune", "--help"],
         vec!["list", "--help"],
+        vec!["verify", "--help"],
         vec!["databases", "--help"],
         vec!["config", "check", "--help"],
         vec!["daemon", "--help"],
