@@ -192,7 +192,7 @@ impl Engine {
         .await
         {
             Ok(Acquire::Held(lease)) => lease,
-            Ok(Acquire::Busy(reason)) => return skip_busy(report, reason, &emit),
+            Ok(Acquire::Busy(reason)) => return skipped(report, reason, &emit),
             Err(error) => return fail(report, format!("cannot take the lease: {error}"), &emit),
         };
         self.leased(
@@ -408,7 +408,7 @@ impl Settings {
     }
 }
 
-fn skip_busy(
+fn skipped(
     mut report: DatabaseReport,
     reason: String,
     emit: &dyn Fn(EventKind<'_>),
@@ -419,26 +419,25 @@ fn skip_busy(
     report
 }
 
+/// Skipped because `manifest` vouches for a complete backup of the date.
 fn skip(
     mut report: DatabaseReport,
     manifest: &Manifest,
     emit: &dyn Fn(EventKind<'_>),
 ) -> DatabaseReport {
-    let reason = format!(
-        "already backed up for {} (manifest written {}); use --force to back up again",
-        manifest.date, manifest.finished_at
-    );
-    emit(EventKind::Skipped { reason: &reason });
-    report.status = Status::Skipped;
     report.key.clone_from(&manifest.dump.key);
     report.bytes = Some(manifest.dump.bytes);
     report.sha256 = Some(manifest.dump.sha256.clone());
     report.bookmark.clone_from(&manifest.database.bookmark);
-    report.reason = Some(reason);
-    report
+    let reason = format!(
+        "already backed up for {} (manifest written {}); use --force to back up again",
+        manifest.date, manifest.finished_at
+    );
+    skipped(report, reason, emit)
 }
 
-const CANCELLED: &str = "cancelled before the backup completed; nothing was written at the key";
+pub(crate) const CANCELLED: &str =
+    "cancelled before the backup completed; nothing was written at the key";
 
 fn fail(mut report: DatabaseReport, error: String, emit: &dyn Fn(EventKind<'_>)) -> DatabaseReport {
     emit(EventKind::Failed { error: &error });

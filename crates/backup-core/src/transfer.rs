@@ -56,8 +56,7 @@ pub(crate) struct Failure {
 impl Failure {
     pub(crate) fn cancelled() -> Self {
         Self {
-            message: "cancelled before the backup completed; nothing was written at the key"
-                .to_owned(),
+            message: crate::run::CANCELLED.to_owned(),
             exports: 0,
             bookmark: None,
         }
