@@ -325,7 +325,7 @@ impl Body {
 }
 
 /// Refuses a first chunk that is an XML or HTML error page.
-fn sniff(chunk: &Bytes, url: &SignedUrl) -> Result<()> {
+pub(crate) fn sniff(chunk: &Bytes, url: &SignedUrl) -> Result<()> {
     let start = chunk
         .iter()
         .position(|b| !b.is_ascii_whitespace())

@@ -217,7 +217,11 @@ impl D1Client {
 
 /// Reads `result` of an export answer: status, bookmark, messages, and on
 /// completion `result.result.signed_url`.
-fn parse_export_reply(envelope: &Value, previous_bookmark: Option<&str>, doing: &str) -> Reply {
+pub(crate) fn parse_export_reply(
+    envelope: &Value,
+    previous_bookmark: Option<&str>,
+    doing: &str,
+) -> Reply {
     let inner = envelope.get("result").unwrap_or(&Value::Null);
     let messages = message_list(inner.get("messages"));
     let outcome = parse_outcome(inner, previous_bookmark, doing);

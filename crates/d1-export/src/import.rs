@@ -246,7 +246,7 @@ fn emit(events: Events<'_>, state: &Value) {
 }
 
 /// Fails on `status: error` or inner `success: false`.
-fn check_import(state: &Value, database_id: &str) -> Result<()> {
+pub(crate) fn check_import(state: &Value, database_id: &str) -> Result<()> {
     let failed = state.get("success").and_then(Value::as_bool) == Some(false)
         || state.get("status").and_then(Value::as_str) == Some("error");
     if !failed {

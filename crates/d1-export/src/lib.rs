@@ -2,8 +2,9 @@
 //!
 //! [`D1Client`] lists databases, reads their details, runs an export to a
 //! finished dump ([`D1Client::export`]), downloads it as a resumable byte
-//! stream ([`D1Client::download`]), runs read queries for verification, and
-//! imports a dump for restore.
+//! stream ([`D1Client::download`]), runs read queries for verification,
+//! imports a dump for restore, and reads Time Travel bookmarks
+//! ([`D1Client::current_bookmark`]).
 //!
 //! - Every call made through one client (and its clones) shares one request
 //!   budget ([`RateLimit`]), so many concurrent exports cannot trip the
@@ -44,8 +45,10 @@
 //! # Crate features
 //!
 //! - `testing`: `testing::D1Simulator`, a stateful simulator of the D1 API
-//!   on loopback with fault injection, for dependants' tests. Never enable it
-//!   in production builds.
+//!   on loopback with fault injection, for dependants' tests; a simulated
+//!   database can have a real one behind it (`testing::SimulatedDatabase`).
+//!   Never enable it in production builds.
+//! - `fuzzing`: a hidden entry point for the fuzz targets in `fuzz/`; not an API.
 //!
 //! TLS is rustls through `reqwest`.
 
@@ -57,11 +60,14 @@ mod download;
 mod error;
 mod export;
 mod export_run;
+#[cfg(feature = "fuzzing")]
+mod fuzzing;
 mod import;
 mod import_source;
 mod policy;
 mod query;
 mod secret;
+mod time_travel;
 mod wire;
 
 #[cfg(feature = "testing")]
@@ -79,3 +85,7 @@ pub use import_source::{ImportOptions, ImportSource};
 pub use policy::{RateLimit, RetryPolicy};
 pub use query::{QueryResult, RawResult};
 pub use secret::{ApiToken, SignedUrl};
+
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use fuzzing::fuzz_decode;

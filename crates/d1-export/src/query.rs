@@ -147,7 +147,7 @@ impl D1Client {
 
 /// `{results: {columns, rows}, meta}`; `columns`/`rows` at the top level
 /// are accepted too.
-fn parse_raw(item: &Value, doing: &str) -> Result<RawResult> {
+pub(crate) fn parse_raw(item: &Value, doing: &str) -> Result<RawResult> {
     #[derive(Deserialize)]
     struct Shape {
         #[serde(default)]

@@ -6,6 +6,17 @@
 //! signed URL that the same server serves), per-account bearer tokens, and faults to inject.
 //! Downstream crates use it to test their integration without a Cloudflare account.
 //!
+//! A database either serves a fixed dump ([`D1Simulator::add_database`]) or has a real
+//! database behind it ([`D1Simulator::add_backed_database`] with a [`SimulatedDatabase`], such
+//! as `d1_backup_core::testing::SqliteD1`). A backed database also answers, in D1's wire
+//! format: `/query` and `/raw` (single statements and `batch`, rows as D1 sends them, SQL
+//! errors as HTTP 400 with code 7500), exports built from the request's `dump_options` (a
+//! refusal, such as FTS5's, becomes the export's `status: "error"`), the import protocol
+//! (init, a presigned PUT whose `ETag` is the body's md5, ingest, poll; D1's refusal of
+//! transaction statements and of statements over 100,000 bytes included, see
+//! [`check_d1_sql`]) and `time_travel/bookmark`. Queries keep working while an export or
+//! import runs; D1 would block them. Faults apply to both kinds of database.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use d1_export::testing::D1Simulator;
@@ -28,7 +39,13 @@ use serde_json::{Value, json};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+mod database;
+mod export;
+mod import;
 mod r2;
+mod sql;
+
+pub use database::{D1_STATEMENT_LIMIT, SimulatedDatabase, SimulatedRows, check_d1_sql};
 
 /// A fault the simulator injects into one database's exports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +77,10 @@ struct Database {
     account_id: String,
     uuid: String,
     name: String,
+    /// What a fixed database's exports serve (empty for a backed one).
     dump: Bytes,
+    /// The real database behind a backed one.
+    backend: Option<Arc<dyn SimulatedDatabase>>,
     polls_before_complete: u32,
     fault: Option<Fault>,
     /// How many requests the counted faults have already hit.
@@ -71,13 +91,20 @@ struct Database {
 struct Export {
     uuid: String,
     remaining_polls: u32,
+    /// A backed database's dump, or why it could not be made (`None` for a fixed database,
+    /// whose `dump` is served).
+    outcome: Option<Result<Bytes, String>>,
 }
 
 #[derive(Debug, Default)]
 struct State {
+    /// The download server's origin.
     base: String,
+    /// The API server's origin (upload URLs point there).
+    api: String,
     tokens: HashMap<String, String>,
     databases: Vec<Database>,
+    /// Exports by `"<uuid> <bookmark>"`.
     exports: HashMap<String, Export>,
     exports_started: HashMap<String, u32>,
     downloads: HashMap<String, u32>,
@@ -85,6 +112,14 @@ struct State {
     page_size: Option<usize>,
     /// Workers KV values by (account, namespace, key).
     kv: HashMap<(String, String, String), Bytes>,
+    /// Uploaded import files by (database uuid, filename).
+    uploads: HashMap<(String, String), Bytes>,
+    /// Ingested imports by (database uuid, bookmark), until polled.
+    imports: HashMap<(String, String), import::ImportRun>,
+    /// Imports completed without error, by database uuid.
+    imports_done: HashMap<String, u32>,
+    /// `/query` and `/raw` requests, by database uuid.
+    queries: HashMap<String, u32>,
 }
 
 /// A simulated Cloudflare D1 API. See the [module docs](self).
@@ -109,6 +144,7 @@ impl D1Simulator {
         let (r2, r2_origin) = r2::start().await;
         let state = Arc::new(Mutex::new(State {
             base: r2_origin,
+            api: server.uri(),
             ..State::default()
         }));
         let r2_server = tokio::spawn(r2::serve(r2, Arc::clone(&state)));
@@ -139,13 +175,36 @@ impl D1Simulator {
 
     /// Adds a database whose export serves `dump`; returns its uuid.
     pub fn add_database(&self, account_id: &str, name: &str, dump: impl Into<Bytes>) -> String {
+        self.push_database(account_id, name, dump.into(), None)
+    }
+
+    /// Adds a database with `db` behind it; returns its uuid. Its queries, exports (built
+    /// from each request's `dump_options`), imports and bookmarks go to `db` (see the
+    /// [module docs](self)).
+    pub fn add_backed_database(
+        &self,
+        account_id: &str,
+        name: &str,
+        db: Arc<dyn SimulatedDatabase>,
+    ) -> String {
+        self.push_database(account_id, name, Bytes::new(), Some(db))
+    }
+
+    fn push_database(
+        &self,
+        account_id: &str,
+        name: &str,
+        dump: Bytes,
+        backend: Option<Arc<dyn SimulatedDatabase>>,
+    ) -> String {
         let mut state = self.lock();
         let uuid = format!("00000000-0000-4000-8000-{:012x}", state.databases.len() + 1);
         state.databases.push(Database {
             account_id: account_id.to_owned(),
             uuid: uuid.clone(),
             name: name.to_owned(),
-            dump: dump.into(),
+            dump,
+            backend,
             polls_before_complete: 2,
             fault: None,
             fault_hits: 0,
@@ -171,6 +230,16 @@ impl D1Simulator {
     /// Exports started for `uuid` so far.
     pub fn exports_started(&self, uuid: &str) -> u32 {
         self.lock().exports_started.get(uuid).copied().unwrap_or(0)
+    }
+
+    /// Imports of `uuid` that completed without error so far.
+    pub fn imports_done(&self, uuid: &str) -> u32 {
+        self.lock().imports_done.get(uuid).copied().unwrap_or(0)
+    }
+
+    /// `/query` and `/raw` requests for `uuid` answered so far (refused ones included).
+    pub fn queries(&self, uuid: &str) -> u32 {
+        self.lock().queries.get(uuid).copied().unwrap_or(0)
     }
 
     /// The Workers KV value at `key` of namespace `ns`, if one was written.
@@ -206,6 +275,9 @@ impl Respond for Responder {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.requests += 1;
         let path = request.url.path().to_owned();
+        if path.starts_with(import::UPLOAD_PATH) {
+            return import::upload(&mut state, &path, request);
+        }
         let segments: Vec<&str> = path.trim_start_matches("/client/v4/").split('/').collect();
         if let [
             "accounts",
@@ -232,9 +304,57 @@ impl Respond for Responder {
                 Some(db) => envelope(200, &info(db)),
                 None => not_found(),
             },
-            ("POST", [id, "export"]) => export(&mut state, account, id, request),
+            ("POST", [id, "export"]) => export::export(&mut state, account, id, request),
+            ("GET", [id, "time_travel", "bookmark"]) => match find(&state, account, id) {
+                Some(db) => sql::bookmark(&bookmark_of(db), request),
+                None => not_found(),
+            },
+            ("POST", [id, endpoint @ ("query" | "raw" | "import")]) => {
+                backed(&mut state, account, id, endpoint, request)
+            }
             _ => failure(404, 7000, "No route for that URI"),
         }
+    }
+}
+
+/// `/query`, `/raw` and `/import`, which only a backed database answers.
+fn backed(
+    state: &mut State,
+    account: &str,
+    id: &str,
+    endpoint: &str,
+    request: &Request,
+) -> ResponseTemplate {
+    let Some(db) = find(state, account, id) else {
+        return not_found();
+    };
+    let uuid = db.uuid.clone();
+    let Some(backend) = db.backend.clone() else {
+        return failure(
+            400,
+            7500,
+            &format!(
+                "the simulated database {uuid} serves a fixed dump only; add it with add_backed_database to {endpoint} it"
+            ),
+        );
+    };
+    if endpoint == "import" {
+        return import::import(state, &uuid, &backend, request);
+    }
+    *state.queries.entry(uuid).or_insert(0) += 1;
+    let shape = if endpoint == "raw" {
+        sql::Shape::Arrays
+    } else {
+        sql::Shape::Objects
+    };
+    sql::query(backend.as_ref(), request, shape)
+}
+
+/// A backed database's bookmark; a fixed one's never changes.
+fn bookmark_of(db: &Database) -> String {
+    match &db.backend {
+        Some(backend) => backend.bookmark(),
+        None => format!("00000001-00000000-00004f6d-{:0>32}", &db.uuid[24..]),
     }
 }
 
@@ -299,8 +419,14 @@ fn find<'s>(state: &'s State, account: &str, id: &str) -> Option<&'s Database> {
 }
 
 fn info(db: &Database) -> Value {
+    // A backed database's size is not known without a dump; any plausible number will do.
+    let file_size = if db.backend.is_some() {
+        8192
+    } else {
+        db.dump.len() * 2
+    };
     json!({"uuid": db.uuid, "name": db.name, "created_at": "2026-01-01T00:00:00.000Z",
-           "version": "production", "num_tables": 3, "file_size": db.dump.len() * 2,
+           "version": "production", "num_tables": 3, "file_size": file_size,
            "jurisdiction": null, "read_replication": {"mode": "disabled"}})
 }
 
@@ -335,107 +461,6 @@ fn list(state: &State, account: &str, request: &Request) -> ResponseTemplate {
     let body = json!({"success": true, "errors": [], "messages": [], "result": items,
                       "result_info": {"page": page, "per_page": per_page, "count": items.len(), "total_count": mine.len()}});
     ResponseTemplate::new(200).set_body_json(body)
-}
-
-fn export(state: &mut State, account: &str, id: &str, request: &Request) -> ResponseTemplate {
-    let Some(db) = find(state, account, id) else {
-        return not_found();
-    };
-    let (uuid, polls, fault) = (db.uuid.clone(), db.polls_before_complete, db.fault.clone());
-    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-    let polling = body.get("current_bookmark").is_some();
-    if let Some(response) = counted_fault(state, &uuid, fault.as_ref(), polling) {
-        return response;
-    }
-    let Some(bookmark) = body
-        .get("current_bookmark")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-    else {
-        if fault == Some(Fault::ExportInProgress) {
-            return failure(
-                409,
-                7500,
-                "Currently processing a long-running export. Cannot start a new export until that completes or times out.",
-            );
-        }
-        let started = state.exports_started.entry(uuid.clone()).or_insert(0);
-        *started += 1;
-        let bookmark = format!("0000000{}-00000001-00004f8a-{}", *started, &uuid[24..]);
-        state.exports.insert(
-            bookmark.clone(),
-            Export {
-                uuid: uuid.clone(),
-                remaining_polls: polls,
-            },
-        );
-        let messages = json!([format!("Generating {uuid}-{bookmark}.sql")]);
-        return envelope(
-            202,
-            &json!({"success": true, "type": "export", "at_bookmark": bookmark, "status": "active", "messages": messages}),
-        );
-    };
-    let Some(export) = state.exports.get_mut(&bookmark).filter(|e| e.uuid == uuid) else {
-        return failure(400, 7500, "Unknown bookmark");
-    };
-    if export.remaining_polls > 0 {
-        export.remaining_polls -= 1;
-        return envelope(
-            202,
-            &json!({"success": true, "type": "export", "at_bookmark": bookmark, "status": "active", "messages": [format!("Uploaded part {}", polls - export.remaining_polls)]}),
-        );
-    }
-    if let Some(Fault::ExportError(message)) = fault {
-        return envelope(
-            200,
-            &json!({"success": false, "type": "export", "at_bookmark": bookmark, "status": "error", "error": message, "messages": []}),
-        );
-    }
-    let file = format!("{uuid}-{bookmark}.sql");
-    let url = format!(
-        "{}/signed/{file}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=3600&X-Amz-Signature=5ec2e7f00d5ec2e7",
-        state.base
-    );
-    envelope(
-        200,
-        &json!({"success": true, "type": "export", "at_bookmark": bookmark, "status": "complete",
-                         "result": {"filename": file, "signed_url": url},
-                         "messages": [format!("Finished uploading {file} in 1 parts.")]}),
-    )
-}
-
-/// Answers with the fault's failure while it has hits left.
-fn counted_fault(
-    state: &mut State,
-    uuid: &str,
-    fault: Option<&Fault>,
-    polling: bool,
-) -> Option<ResponseTemplate> {
-    let (limit, response) = match fault? {
-        Fault::ServerErrors(n) if polling => (*n, failure(500, 7500, "Internal error")),
-        Fault::BadGatewayHtml(n) if polling => (
-            *n,
-            ResponseTemplate::new(502)
-                .insert_header("content-type", "text/html")
-                .set_body_string("<html><head><title>502 Bad Gateway</title></head><body>cloudflare</body></html>"),
-        ),
-        Fault::BusyFor(n) if !polling => (
-            *n,
-            envelope(200, &json!({"success": false, "type": "export", "status": "error",
-                "error": "Currently processing a long-running export. Cannot start a new export until that completes or times out."})),
-        ),
-        Fault::RateLimited(n) => (
-            *n,
-            failure(429, 971, "Please wait and consider throttling your request speed").insert_header("retry-after", "0"),
-        ),
-        _ => return None,
-    };
-    let db = state.databases.iter_mut().find(|d| d.uuid == uuid)?;
-    if db.fault_hits >= limit {
-        return None;
-    }
-    db.fault_hits += 1;
-    Some(response)
 }
 
 fn envelope(status: u16, result: &Value) -> ResponseTemplate {

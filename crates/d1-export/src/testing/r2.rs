@@ -108,7 +108,18 @@ fn plan(state: &mut State, file: &str, query: &str, range: Option<u64>) -> Reply
     else {
         return denied();
     };
-    let (uuid, dump, fault) = (db.uuid.clone(), db.dump.clone(), db.fault.clone());
+    let (uuid, mut dump, fault) = (db.uuid.clone(), db.dump.clone(), db.fault.clone());
+    // A backed database's exports each serve their own dump: `<uuid>-<bookmark>.sql`.
+    let bookmark = file
+        .strip_prefix(uuid.as_str())
+        .and_then(|rest| rest.strip_prefix('-'))
+        .and_then(|rest| rest.strip_suffix(".sql"));
+    if let Some(Some(Ok(own))) = bookmark
+        .and_then(|b| state.exports.get(&format!("{uuid} {b}")))
+        .map(|export| export.outcome.as_ref())
+    {
+        dump = own.clone();
+    }
     if !query.contains("X-Amz-Signature=") {
         return denied();
     }

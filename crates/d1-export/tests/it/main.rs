@@ -4,6 +4,7 @@
 #![allow(clippy::cast_possible_truncation, clippy::missing_panics_doc)]
 
 mod api;
+mod backed;
 mod download;
 mod export;
 mod simulator;
