@@ -226,6 +226,26 @@ pub struct RunConfig {
     /// (default 15; 0 fails at once).
     #[serde(default = "default_wait_if_busy_minutes")]
     pub wait_if_busy_minutes: u64,
+    /// Verify every backup a run makes, as `run --verify` does (so scheduled and daemon runs
+    /// prove their backups too): `none` (default), `restore` (size, SHA-256, a restore with
+    /// integrity and foreign-key checks) or `against-live` (also compared table by table with
+    /// the live database).
+    #[serde(default)]
+    pub verify: VerifyMode,
+}
+
+/// `[run] verify`: what each run proves about the backups it makes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum VerifyMode {
+    /// No verification (the default).
+    #[default]
+    None,
+    /// Restore each new backup into a scratch SQLite file and check it.
+    Restore,
+    /// Also compare it with the live database.
+    AgainstLive,
 }
 
 fn default_lease_seconds() -> u64 {
@@ -247,6 +267,7 @@ impl Default for RunConfig {
             part_size_mib: None,
             lease_seconds: default_lease_seconds(),
             wait_if_busy_minutes: default_wait_if_busy_minutes(),
+            verify: VerifyMode::None,
         }
     }
 }

@@ -25,6 +25,8 @@ pub struct Engine {
     clients: Vec<Option<D1Client>>,
     /// Names this engine in leases, so operators can tell which run holds one.
     owner: String,
+    /// Where verifications restore their scratch databases.
+    scratch_dir: Option<std::path::PathBuf>,
 }
 
 /// Builds an [`Engine`]. Setters cannot fail; [`EngineBuilder::build`] can.
@@ -36,6 +38,7 @@ pub struct EngineBuilder {
     sink: Option<SharedSink>,
     user_agent: Option<String>,
     owner: Option<String>,
+    scratch_dir: Option<std::path::PathBuf>,
 }
 
 impl Engine {
@@ -47,6 +50,7 @@ impl Engine {
             sink: None,
             user_agent: None,
             owner: None,
+            scratch_dir: None,
         }
     }
 
@@ -67,6 +71,11 @@ impl Engine {
     pub(crate) fn owner(&self) -> &str {
         &self.owner
     }
+
+    /// The directory for scratch databases, when the builder was given one.
+    pub fn scratch_dir(&self) -> Option<&std::path::Path> {
+        self.scratch_dir.as_deref()
+    }
 }
 
 impl EngineBuilder {
@@ -80,6 +89,14 @@ impl EngineBuilder {
     /// unique to this process and moment.
     pub fn owner(mut self, owner: impl Into<String>) -> Self {
         self.owner = Some(owner.into());
+        self
+    }
+
+    /// Where verifications configured by `[run] verify` restore their scratch databases (the
+    /// caller's temporary directory; the library reads no environment). Without it, such
+    /// verifications are skipped with a note.
+    pub fn scratch_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.scratch_dir = Some(dir.into());
         self
     }
 
@@ -143,6 +160,7 @@ impl EngineBuilder {
             sink,
             clients,
             owner,
+            scratch_dir: self.scratch_dir,
         })
     }
 }

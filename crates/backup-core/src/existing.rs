@@ -68,6 +68,38 @@ pub(crate) async fn read_small(
     Ok(Some(bytes))
 }
 
+/// Whether the last verification of this backup showed it defective: its verification record
+/// says so for the same dump (same SHA-256). Such a backup is not skipped by a rerun: it is
+/// made again.
+pub(crate) async fn failed_verification(
+    sink: &dyn BackupSink,
+    prefix: &str,
+    manifest: &Manifest,
+) -> bool {
+    verification_outcome(sink, prefix, manifest)
+        .await
+        .is_some_and(|(_, defective)| defective)
+}
+
+/// What the verification record of this backup says (`ok`, `defective`), when there is one
+/// for the same dump (same SHA-256).
+pub(crate) async fn verification_outcome(
+    sink: &dyn BackupSink,
+    prefix: &str,
+    manifest: &Manifest,
+) -> Option<(bool, bool)> {
+    let key = layout::verification_key(prefix, manifest.date, &manifest.database.name);
+    let bytes = read_small(sink, &key).await.ok()??;
+    let record = serde_json::from_slice::<serde_json::Value>(&bytes).ok()?;
+    if record.get("sha256").and_then(serde_json::Value::as_str)
+        != Some(manifest.dump.sha256.as_str())
+    {
+        return None;
+    }
+    let flag = |name| record.get(name).and_then(serde_json::Value::as_bool);
+    Some((flag("ok")?, flag("defective").unwrap_or(false)))
+}
+
 /// Stores `manifest` beside its dump.
 pub(crate) async fn write_manifest(
     sink: &dyn BackupSink,

@@ -33,6 +33,10 @@ pub struct BackupListing {
     pub compression: Option<Compression>,
     /// The SHA-256 the manifest records, when complete.
     pub sha256: Option<String>,
+    /// What the last `verify` of this backup found (true: it restored and checked out),
+    /// when it was verified; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
 }
 
 /// The D1 databases one account's token can see.
@@ -106,9 +110,10 @@ impl Engine {
                     complete: f.complete.is_some(),
                     compression: dump.and_then(|(_, kind, _)| match kind {
                         LayoutKey::Dump(c) => Some(*c),
-                        LayoutKey::Manifest => None,
+                        _ => None,
                     }),
                     sha256: f.complete.as_ref().map(|m| m.dump.sha256.clone()),
+                    verified: f.verified.map(|(ok, _)| ok),
                 });
             }
         }

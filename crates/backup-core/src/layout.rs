@@ -42,13 +42,28 @@ pub fn manifest_key(prefix: &str, date: NaiveDate, database: &str) -> String {
 
 const MANIFEST_SUFFIX: &str = ".manifest.json";
 
+/// The key of the verification record beside a database's dump for one date: what the last
+/// `verify` of that backup found.
+pub fn verification_key(prefix: &str, date: NaiveDate, database: &str) -> String {
+    format!(
+        "{}/{}{VERIFICATION_SUFFIX}",
+        date_prefix(prefix, date),
+        database
+    )
+}
+
+const VERIFICATION_SUFFIX: &str = ".verification.json";
+
 /// What a key in the layout is.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LayoutKey {
     /// A dump, compressed as given.
     Dump(Compression),
     /// A manifest.
     Manifest,
+    /// A verification record (written by `verify`, beside the manifest).
+    Verification,
 }
 
 /// Reads a key of the layout under `prefix`: its date, database name and kind. Keys that do
@@ -63,6 +78,8 @@ pub fn parse_key(prefix: &str, key: &str) -> Option<(NaiveDate, String, LayoutKe
     let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
     let (name, kind) = if let Some(name) = file.strip_suffix(MANIFEST_SUFFIX) {
         (name, LayoutKey::Manifest)
+    } else if let Some(name) = file.strip_suffix(VERIFICATION_SUFFIX) {
+        (name, LayoutKey::Verification)
     } else {
         [Compression::Zstd, Compression::Gzip, Compression::None]
             .into_iter()
@@ -158,6 +175,15 @@ mod tests {
         assert_eq!(
             parse_key("d1", &manifest_key("d1", d, "ops-db")),
             Some((d, "ops-db".to_owned(), LayoutKey::Manifest))
+        );
+        assert_eq!(
+            parse_key("d1", &verification_key("d1", d, "ops-db")),
+            Some((d, "ops-db".to_owned(), LayoutKey::Verification))
+        );
+        // A database whose name ends in `.verification` keeps its own manifest.
+        assert_eq!(
+            parse_key("d1", &manifest_key("d1", d, "x.verification")),
+            Some((d, "x.verification".to_owned(), LayoutKey::Manifest))
         );
         for stranger in [
             "d1/2026-11-30/ops-db.txt",

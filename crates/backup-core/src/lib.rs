@@ -34,10 +34,14 @@
 //!
 //! - `compression`: zstd and gzip dumps (`[run] compression`, per-database overrides).
 //! - `sqlite`: the local source — SQLite files and wrangler state directories dumped in D1's
-//!   export format (`sqlite::dump_sqlite`).
+//!   export format (`sqlite::dump_sqlite`) — and everything that reads a dump back: the dump
+//!   reader (`restore_dump`), `Engine::verify` (with the comparison against the live
+//!   database), `run --verify`, and restores into SQLite or D1 (`Engine::restore_plan`).
+//! - `testing`: `testing::SqliteD1`, a real SQLite database behind the D1 simulator of
+//!   `d1_export::testing`, for tests of code that embeds this crate.
 //!
-//! Both are off by default so that an embedding service compiles only what it uses; the
-//! `d1-backup` command enables both.
+//! They are off by default so that an embedding service compiles only what it uses; the
+//! `d1-backup` command enables `compression` and `sqlite`.
 
 #![deny(missing_docs)]
 
@@ -50,6 +54,8 @@ mod heartbeat;
 mod inspect;
 mod layout;
 mod lease;
+#[cfg(feature = "sqlite")]
+mod live;
 mod local;
 mod manifest;
 mod plan;
@@ -58,6 +64,8 @@ mod prune;
 mod report;
 #[cfg(feature = "sqlite")]
 mod restore;
+#[cfg(feature = "sqlite")]
+mod restore_backup;
 mod retention;
 mod run;
 mod schedule;
@@ -66,35 +74,57 @@ mod sinks;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod transfer;
 mod validate;
 #[cfg(feature = "sqlite")]
 mod verify;
+// Parses `CREATE VIRTUAL TABLE`; needs no SQLite, so it serves the local dumper and D1 alike.
+#[path = "sqlite/vtab.rs"]
+mod vtab;
+mod vtab_export;
 mod wrangler;
 
 pub use compression::Compression;
 pub use config::{
     AccountConfig, CloudflareConfig, Config, DatabaseEntry, HeartbeatConfig, KvHeartbeat,
-    RetentionConfig, RunConfig, SinkConfig, SinkKind,
+    RetentionConfig, RunConfig, SinkConfig, SinkKind, VerifyMode,
 };
 pub use engine::{Engine, EngineBuilder};
 pub use error::{ConfigError, Error, Problem};
 pub use heartbeat::{HEARTBEAT_VERSION, Heartbeat, HeartbeatDatabase, HeartbeatOutcome, Totals};
 pub use inspect::{AccountDatabases, BackupListing, Check, RemoteDatabase};
-pub use layout::{LayoutKey, date_prefix, dump_key, dump_key_for, manifest_key, parse_key};
-pub use manifest::{MANIFEST_KIND, MANIFEST_VERSION, Manifest, ManifestDatabase, ManifestDump};
+pub use layout::{
+    LayoutKey, date_prefix, dump_key, dump_key_for, manifest_key, parse_key, verification_key,
+};
+#[cfg(feature = "sqlite")]
+pub use live::{Finding, FindingKind, LiveComparison, TableComparison};
+pub use manifest::{
+    DumpConsistency, MANIFEST_KIND, MANIFEST_VERSION, Manifest, ManifestDatabase, ManifestDump,
+};
 pub use plan::Selector;
 pub use progress::{EventKind, Progress, ProgressEvent};
 pub use prune::{PruneDecision, PruneMode, PruneOptions, PruneReport};
 pub use report::{DatabaseReport, RunReport, Status};
 #[cfg(feature = "sqlite")]
-pub use restore::{RestoreError, RestoreStats, check_database, count_rows, restore_dump};
+pub use restore::{
+    DumpStatements, KEEP_GOING_LISTED, RestoreError, RestoreStats, check_database, count_rows,
+    restore_dump, restore_dump_keep_going, restore_to_path,
+};
+#[cfg(feature = "sqlite")]
+pub use restore_backup::{
+    Confirm, D1_MAX_STATEMENT_BYTES, PlannedTarget, RestoreBackupError, RestorePlan, RestoreReport,
+    RestoreRequest, RestoreSource, RestoreTarget,
+};
 pub use retention::{Action, RetentionPolicy};
 pub use run::{Force, RunOptions};
 pub use schedule::{DaemonEvent, Schedule};
 pub use secrets::Secrets;
 #[cfg(feature = "sqlite")]
-pub use verify::{Verification, VerifyOptions};
+pub use verify::{
+    VERIFICATION_KIND, VERIFICATION_VERSION, Verification, VerificationRecord, VerifyOptions,
+};
 
 /// Re-exported so embedding services name the same versions.
 pub use {chrono, d1_export, r2_sink, tokio_util};

@@ -96,14 +96,17 @@ pub(crate) async fn transfer(
         .await
         .map_err(|e| fail(format!("the dump task failed: {e}")))?;
     match (upload, dump) {
-        (Ok(stored), Ok(())) => Ok(Transferred {
+        (Ok(stored), Ok(virtual_tables)) => Ok(Transferred {
             stored,
             bookmark: None,
             exports: 0,
             notes: Vec::new(),
+            // One read transaction: a snapshot, virtual tables included.
+            consistency: crate::manifest::DumpConsistency::Snapshot,
+            virtual_tables,
         }),
         (_, Err(error)) => Err(fail(error)),
-        (Err(error), Ok(())) => Err(fail(format!(
+        (Err(error), Ok(_)) => Err(fail(format!(
             "upload to {key} failed: {}",
             crate::run::error_chain(&error)
         ))),
@@ -113,7 +116,7 @@ pub(crate) async fn transfer(
 #[cfg(feature = "sqlite")]
 mod imp {
     use std::io::{self, Write};
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
 
     use bytes::Bytes;
     use futures::StreamExt;
@@ -121,7 +124,10 @@ mod imp {
     use tokio::sync::mpsc;
     use tokio::task::JoinHandle;
 
+    use rusqlite::{Connection, OpenFlags};
+
     use crate::sqlite::{SqliteDumpOptions, dump_sqlite};
+    use crate::vtab::VirtualTable;
 
     /// Chunks handed from the dumping thread to the upload; with the channel's depth this
     /// bounds the memory the local source uses.
@@ -129,8 +135,11 @@ mod imp {
     const DEPTH: usize = 8;
 
     /// Runs the dump on a blocking thread and streams its output. The handle ends with the
-    /// dump's error, if any (the stream then ends with an error too, so the put aborts).
-    pub(super) fn dump_stream(path: PathBuf) -> (ByteStream, JoinHandle<Result<(), String>>) {
+    /// names of the virtual tables the dump wrote, or the dump's error (the stream then ends
+    /// with an error too, so the put aborts).
+    pub(super) fn dump_stream(
+        path: PathBuf,
+    ) -> (ByteStream, JoinHandle<Result<Vec<String>, String>>) {
         let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(DEPTH);
         let handle = tokio::task::spawn_blocking(move || {
             let mut out = ChannelWriter {
@@ -139,7 +148,8 @@ mod imp {
             };
             let result = dump_sqlite(&path, &SqliteDumpOptions::default(), &mut out)
                 .map_err(|e| crate::run::error_chain(&e))
-                .and_then(|_| out.flush().map_err(|e| e.to_string()));
+                .and_then(|_| out.flush().map_err(|e| e.to_string()))
+                .and_then(|()| virtual_tables(&path));
             if let Err(message) = &result {
                 let _ = tx.blocking_send(Err(io::Error::other(message.clone())));
             }
@@ -150,6 +160,30 @@ mod imp {
         })
         .boxed();
         (stream, handle)
+    }
+
+    /// The virtual tables of the database (the dump writes each), for the manifest.
+    fn virtual_tables(path: &Path) -> Result<Vec<String>, String> {
+        let read =
+            |e: rusqlite::Error| format!("cannot read the schema of {}: {e}", path.display());
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(read)?;
+        let mut stmt = conn
+            .prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'table' AND sql NOT NULL ORDER BY rowid")
+            .map_err(read)?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })
+            .map_err(read)?;
+        let mut names = Vec::new();
+        for row in rows {
+            let (name, sql) = row.map_err(read)?;
+            if VirtualTable::parse(&sql).is_some() {
+                names.push(name);
+            }
+        }
+        Ok(names)
     }
 
     /// An `io::Write` that sends full chunks over the channel (blocking when it is full).
@@ -196,7 +230,9 @@ mod imp {
 
     const MISSING: &str = "this build cannot dump local SQLite files (feature `sqlite`)";
 
-    pub(super) fn dump_stream(_path: PathBuf) -> (ByteStream, JoinHandle<Result<(), String>>) {
+    pub(super) fn dump_stream(
+        _path: PathBuf,
+    ) -> (ByteStream, JoinHandle<Result<Vec<String>, String>>) {
         let stream = futures::stream::once(async { Err(std::io::Error::other(MISSING)) }).boxed();
         (stream, tokio::spawn(async { Err(MISSING.to_owned()) }))
     }

@@ -3,6 +3,11 @@
 //! A dump without its manifest is not a backup: listing, verification and retention treat it
 //! as incomplete. The manifest is a persisted format (public API): fields are only added, and
 //! `version` changes when a reader would have to behave differently.
+//!
+//! Fields added after the first release are optional: they default when absent and are
+//! left out when at their default, so older manifests still read and older readers (which
+//! ignore unknown fields) still read newer ones. `dump.consistency` and `dump.virtual_tables`
+//! are such fields.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -71,6 +76,52 @@ pub struct ManifestDump {
     pub sql_bytes: u64,
     /// Lower-case hex SHA-256 of the SQL text before compression.
     pub sql_sha256: String,
+    /// Whether the dump is one snapshot of the database or was read table by table (a D1
+    /// database with virtual tables). Left out when `snapshot`.
+    #[serde(default, skip_serializing_if = "DumpConsistency::is_snapshot")]
+    pub consistency: DumpConsistency,
+    /// The virtual tables (FTS5, …) the dump recreates, with their content, written by
+    /// d1-backup rather than by D1's export: appended after the per-table export of a D1
+    /// database, or written by the local SQLite dumper. Left out when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub virtual_tables: Vec<String>,
+}
+
+/// How consistent a dump is (`dump.consistency` in the manifest).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum DumpConsistency {
+    /// One point in time: a whole-database D1 export (at `database.bookmark`) or a local
+    /// SQLite file read in one transaction. The default, and what manifests without the
+    /// field mean.
+    #[default]
+    Snapshot,
+    /// Read table by table: a D1 database with virtual tables, which D1 refuses to export
+    /// whole. Its real tables come from one export (at `database.bookmark`); the virtual
+    /// tables' content, `sqlite_sequence`, indexes, triggers and views were read through the
+    /// query API just after it, each query at its own moment. A write between them can make
+    /// the parts disagree (a row missing from a full-text index, say).
+    PerTable,
+    /// A value written by a newer d1-backup; read as "not known to be a snapshot".
+    #[serde(other)]
+    Unknown,
+}
+
+impl DumpConsistency {
+    /// The JSON spelling: `snapshot`, `per-table` (`unknown` for a newer writer's value).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DumpConsistency::Snapshot => "snapshot",
+            DumpConsistency::PerTable => "per-table",
+            DumpConsistency::Unknown => "unknown",
+        }
+    }
+
+    #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference.
+    fn is_snapshot(&self) -> bool {
+        *self == DumpConsistency::Snapshot
+    }
 }
 
 impl Manifest {
@@ -135,6 +186,8 @@ mod tests {
                 compression: Compression::None,
                 sql_bytes: 382_976,
                 sql_sha256: "ab".repeat(32),
+                consistency: DumpConsistency::Snapshot,
+                virtual_tables: Vec::new(),
             },
         }
     }
@@ -155,6 +208,30 @@ mod tests {
                      "compression": "none", "sql_bytes": 382_976, "sql_sha256": "ab".repeat(32)}
         });
         assert_eq!(json, expected);
+    }
+
+    /// A per-table dump says so; a snapshot leaves both fields out (the snapshot above), so
+    /// manifests written before they existed read as snapshots.
+    #[test]
+    fn per_table_dumps_name_their_virtual_tables() {
+        let mut manifest = sample();
+        manifest.dump.consistency = DumpConsistency::PerTable;
+        manifest.dump.virtual_tables = vec!["articles_fts".to_owned(), "notes_fts".to_owned()];
+        let json: serde_json::Value =
+            serde_json::from_slice(&manifest.to_json()).unwrap_or_default();
+        assert_eq!(json["dump"]["consistency"], "per-table");
+        assert_eq!(
+            json["dump"]["virtual_tables"],
+            serde_json::json!(["articles_fts", "notes_fts"])
+        );
+        assert_eq!(
+            Manifest::from_json(&manifest.to_json()),
+            Ok(manifest.clone())
+        );
+        let mut newer = json;
+        newer["dump"]["consistency"] = "per-shard".into();
+        let read = Manifest::from_json(newer.to_string().as_bytes()).map(|m| m.dump.consistency);
+        assert_eq!(read, Ok(DumpConsistency::Unknown));
     }
 
     #[test]

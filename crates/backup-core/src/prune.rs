@@ -184,6 +184,7 @@ impl Engine {
                 .map(|f| Candidate {
                     date: f.date,
                     complete: f.complete.is_some(),
+                    verification_failed: f.verified.is_some_and(|(_, defective)| defective),
                 })
                 .collect();
             let verdicts = retention::decide(policy, &candidates, today);
@@ -261,11 +262,22 @@ impl Engine {
                 } else {
                     None
                 };
+                let verified = match &complete {
+                    Some(manifest)
+                        if objects
+                            .iter()
+                            .any(|(_, k, _)| *k == LayoutKey::Verification) =>
+                    {
+                        existing::verification_outcome(sink, prefix, manifest).await
+                    }
+                    _ => None,
+                };
                 Ok::<_, String>(Found {
                     database: name,
                     date,
                     keys: objects,
                     complete,
+                    verified,
                 })
             });
         stream::iter(checks)
@@ -288,6 +300,8 @@ pub(crate) struct Found {
     pub(crate) keys: Vec<Object>,
     /// The manifest, when it is valid and its dump exists with the recorded size.
     pub(crate) complete: Option<crate::manifest::Manifest>,
+    /// What the verification record of this dump says (`ok`, `defective`), when there is one.
+    pub(crate) verified: Option<(bool, bool)>,
 }
 
 impl Found {
@@ -300,10 +314,9 @@ impl Found {
         let Some(manifest) = &self.complete else {
             return (self.all_keys(), Vec::new());
         };
-        let (keep, stale): (Vec<_>, Vec<_>) = self
-            .keys
-            .iter()
-            .partition(|(k, kind, _)| *k == manifest.dump.key || *kind == LayoutKey::Manifest);
+        let (keep, stale): (Vec<_>, Vec<_>) = self.keys.iter().partition(|(k, kind, _)| {
+            *k == manifest.dump.key || matches!(kind, LayoutKey::Manifest | LayoutKey::Verification)
+        });
         let names = |v: Vec<&Object>| v.into_iter().map(|(k, _, _)| k.clone()).collect();
         (names(keep), names(stale))
     }

@@ -96,6 +96,9 @@ pub struct DatabaseReport {
     pub started_at: Option<DateTime<Utc>>,
     /// When work on this database ended; null if it never started.
     pub finished_at: Option<DateTime<Utc>>,
+    /// Whether the stored backup verified (`run --verify`); absent when not verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
 }
 
 impl DatabaseReport {
@@ -117,6 +120,7 @@ impl DatabaseReport {
             exports: 0,
             started_at: None,
             finished_at: None,
+            verified: None,
         }
     }
 }

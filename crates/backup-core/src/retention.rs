@@ -2,7 +2,8 @@
 //! whether to keep or delete it, and why. No I/O here; [`crate::prune`] lists and deletes.
 //!
 //! Safety rules come first and cannot be overridden by the others:
-//! - the newest `min_keep` complete backups are always kept;
+//! - the newest `min_keep` complete backups are always kept, counting only backups whose last
+//!   verification did not fail (a backup proven bad never stands in for a good one);
 //! - backups dated after `today` are kept;
 //! - incomplete leftovers (a dump without a manifest, or the reverse) are kept for a day, as a
 //!   run may still be writing them.
@@ -48,6 +49,8 @@ pub(crate) struct Candidate {
     pub(crate) date: NaiveDate,
     /// A manifest whose dump exists with the recorded size.
     pub(crate) complete: bool,
+    /// Its verification record showed it defective (it does not count towards `min_keep`).
+    pub(crate) verification_failed: bool,
 }
 
 /// Keep or delete.
@@ -82,7 +85,19 @@ pub(crate) fn decide(
             .copied()
             .collect::<BTreeSet<_>>()
     };
-    let min_keep = newest(policy.min_keep);
+    let min_keep: BTreeSet<NaiveDate> = {
+        let bad: BTreeSet<NaiveDate> = candidates
+            .iter()
+            .filter(|c| c.verification_failed)
+            .map(|c| c.date)
+            .collect();
+        complete
+            .iter()
+            .filter(|d| !bad.contains(d))
+            .take(policy.min_keep as usize)
+            .copied()
+            .collect()
+    };
     let daily = newest(policy.keep_daily);
     let weekly = newest_per_period(&complete, policy.keep_weekly, |d| {
         let w = d.iso_week();
@@ -168,6 +183,7 @@ mod tests {
             .map(|date| Candidate {
                 date,
                 complete: true,
+                verification_failed: false,
             })
             .collect()
     }
@@ -198,6 +214,21 @@ mod tests {
             &daily_range("2026-01-01", "2026-01-10"),
             "2026-01-10",
             &["2026-01-08", "2026-01-09", "2026-01-10"],
+        );
+    }
+
+    #[test]
+    fn backups_that_failed_verification_do_not_count_towards_min_keep() {
+        // Months without backups; the newest two were proven bad by `verify`.
+        let mut old = daily_range("2025-01-01", "2025-01-10");
+        for c in old.iter_mut().rev().take(2) {
+            c.verification_failed = true;
+        }
+        check(
+            &policy(30),
+            &old,
+            "2026-06-01",
+            &["2025-01-06", "2025-01-07", "2025-01-08"],
         );
     }
 

@@ -35,6 +35,10 @@ pub struct RunOptions {
     pub only: Vec<Selector>,
     /// Whether databases already backed up for `date` are backed up again.
     pub force: Force,
+    /// Verify each database backed up by this run (restore, checks, record) before retention
+    /// and the heartbeat; a backup that does not verify makes its database `failed`.
+    #[cfg(feature = "sqlite")]
+    pub verify: Option<crate::verify::VerifyOptions>,
 }
 
 /// Whether a run backs up again what is already backed up for its date.
@@ -54,7 +58,18 @@ impl RunOptions {
             date,
             only: Vec::new(),
             force: Force::No,
+            #[cfg(feature = "sqlite")]
+            verify: None,
         }
+    }
+
+    /// Verifies what the run backs up (`date` and `only` of `options` are ignored: the run's
+    /// own date and databases are verified).
+    #[cfg(feature = "sqlite")]
+    #[must_use]
+    pub fn verify(mut self, options: crate::verify::VerifyOptions) -> Self {
+        self.verify = Some(options);
+        self
     }
 
     /// Restricts the run to the databases matching `selectors`.
@@ -106,7 +121,13 @@ impl Engine {
             };
             self.job(target, &resolved, options, limits, progress, cancel)
         });
-        let databases = join_all(jobs).await;
+        #[cfg_attr(not(feature = "sqlite"), allow(unused_mut))]
+        let mut databases = join_all(jobs).await;
+        #[cfg(feature = "sqlite")]
+        if let Some(verify) = self.verify_options(options) {
+            self.verify_after_run(options.date, &targets, &mut databases, &verify, cancel)
+                .await;
+        }
         let mut report = RunReport {
             date: options.date,
             databases,
@@ -166,8 +187,17 @@ impl Engine {
             )
             .await
             {
-                Ok(Some(manifest)) => return skip(report, &manifest, &emit),
-                Ok(None) => {}
+                Ok(Some(manifest))
+                    if !existing::failed_verification(
+                        self.sink().as_ref(),
+                        &account.prefix,
+                        &manifest,
+                    )
+                    .await =>
+                {
+                    return skip(report, &manifest, &emit);
+                }
+                Ok(_) => {}
                 Err(error) => tracing::warn!(
                     "{}/{}: {error}; backing up again",
                     account.name,
@@ -231,6 +261,8 @@ impl Engine {
                 &target.entry.name,
             )
             .await
+                && !existing::failed_verification(self.sink().as_ref(), &account.prefix, &manifest)
+                    .await
             {
                 lease.release().await;
                 return skip(report, &manifest, emit);
@@ -379,6 +411,8 @@ fn manifest_for(
             compression: settings.compression,
             sql_bytes: done.stored.sql_bytes,
             sql_sha256: done.stored.sql_sha256.clone(),
+            consistency: done.consistency,
+            virtual_tables: done.virtual_tables.clone(),
         },
     }
 }

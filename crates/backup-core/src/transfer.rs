@@ -3,21 +3,28 @@
 //! The dump is never held in memory: the download's byte stream is the sink's upload body.
 //! If the signed URL is refused or the download breaks beyond the client's resuming, one fresh
 //! export is started (an export blocks the database, so never more than [`MAX_EXPORTS`]).
+//!
+//! One query reads the schema first. A database with virtual tables, which D1 refuses to
+//! export, is exported table by table and its virtual tables, indexes, triggers and views are
+//! appended to the same upload (`crate::vtab_export`).
 
 use std::collections::BTreeMap;
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use bytes::Bytes;
 use d1_export::{CompletedExport, D1Client, ErrorKind as D1ErrorKind, ExportOptions};
 use futures::StreamExt;
 use r2_sink::{ByteStream, ErrorKind as SinkErrorKind};
 
 use crate::compression::Compression;
+use crate::manifest::DumpConsistency;
 use crate::progress::EventKind;
 use crate::run::{SharedSink, error_chain};
 use crate::store::{self, Stored};
+use crate::vtab_export::{self, DUMP_HEAD, PerTable, Plan, ReadError};
 
 /// Exports started per database per run at most.
 pub(crate) const MAX_EXPORTS: u32 = 2;
@@ -43,8 +50,13 @@ pub(crate) struct Transferred {
     pub(crate) bookmark: Option<String>,
     /// Exports started (0 for local files).
     pub(crate) exports: u32,
-    /// Why more than one export was needed, one line per abandoned export.
+    /// Why more than one export was needed, one line per abandoned export; and that the
+    /// database was exported table by table, when it was.
     pub(crate) notes: Vec<String>,
+    /// One snapshot, or read table by table (a D1 database with virtual tables).
+    pub(crate) consistency: DumpConsistency,
+    /// The virtual tables the dump recreates, written by this crate rather than by D1.
+    pub(crate) virtual_tables: Vec<String>,
 }
 
 pub(crate) struct Failure {
@@ -69,69 +81,175 @@ struct AttemptError {
     fresh_export_helps: bool,
 }
 
+/// What to do after an export was refused or failed.
+enum Next {
+    /// Start another export (with the plan as it now is).
+    Retry,
+    /// Give up.
+    Fail,
+}
+
 pub(crate) async fn run(
     request: &Request<'_>,
     emit: &(dyn Fn(EventKind<'_>) + Sync),
 ) -> Result<Transferred, Failure> {
+    let mut plan = read_plan(request).await.unwrap_or_else(|error| {
+        // A token may be allowed to export but not to query: try the whole export, whose
+        // refusal says whether a virtual table is in the way.
+        let error = error_chain(&error);
+        tracing::debug!("cannot read the schema first ({error}); exporting whole");
+        Plan::Whole
+    });
+    let mut last_bookmark = None;
+    let mut reasons = Vec::new();
+    let mut exports = 0;
+    for _ in 0..MAX_EXPORTS {
+        let export = match &plan {
+            // No real table: nothing to export, and the database is never blocked.
+            Plan::PerTable(per_table) if per_table.tables.is_empty() => None,
+            _ => {
+                exports += 1;
+                match export_once(request, &mut plan, exports, emit).await {
+                    Ok(export) => Some(export),
+                    Err((reason, next)) => {
+                        reasons.push(reason);
+                        match next {
+                            Next::Retry => continue,
+                            Next::Fail => return Err(failure(&reasons, exports, last_bookmark)),
+                        }
+                    }
+                }
+            }
+        };
+        if let Some(export) = &export {
+            last_bookmark = Some(export.bookmark.clone());
+        }
+        match stream_into_sink(request, export.as_ref(), &plan, emit).await {
+            Ok(stored) => {
+                let bookmark = export.map(|e| e.bookmark);
+                return Ok(transferred(stored, bookmark, exports, &reasons, &plan));
+            }
+            Err(error) => {
+                reasons.push(error.message);
+                if !error.fresh_export_helps {
+                    return Err(failure(&reasons, exports, last_bookmark));
+                }
+            }
+        }
+    }
+    Err(failure(&reasons, exports, last_bookmark))
+}
+
+/// One export as `plan` says (whole, or the real tables by name). On failure: why, and
+/// whether to start another (`plan` may have changed to per-table meanwhile).
+async fn export_once(
+    request: &Request<'_>,
+    plan: &mut Plan,
+    attempt: u32,
+    emit: &(dyn Fn(EventKind<'_>) + Sync),
+) -> Result<CompletedExport, (String, Next)> {
+    let mut options = export_options(request);
+    options.dump.tables = export_tables(plan);
+    emit(EventKind::ExportStarted { attempt });
+    let export = request
+        .client
+        .export(
+            request.account_id,
+            request.database_id,
+            &options,
+            &|event| {
+                emit(EventKind::Export(event));
+            },
+        )
+        .await;
+    let error = match export {
+        Ok(export) => return Ok(export),
+        Err(error) => error,
+    };
+    let reason = format!("export failed: {}", error_chain(&error));
+    if error.kind() == D1ErrorKind::VirtualTablesUnsupported && matches!(plan, Plan::Whole) {
+        // The schema was not readable before, or a virtual table appeared since: read it now.
+        return match read_plan(request).await {
+            Ok(per_table @ Plan::PerTable(_)) => {
+                *plan = per_table;
+                Err((reason, Next::Retry))
+            }
+            Ok(Plan::Whole) => Err((reason, Next::Fail)),
+            Err(read) => {
+                let reason = format!(
+                    "{reason}; the schema could not be read through the query API to export the real tables one by one: {}; the API token needs D1 read access",
+                    error_chain(&read)
+                );
+                Err((reason, Next::Fail))
+            }
+        };
+    }
+    // The server cancels exports whose polling paused; a fresh one may succeed.
+    // Refusals (auth, missing database, virtual tables, busy, max wait) will not.
+    let next = if matches!(
+        error.kind(),
+        D1ErrorKind::ExportFailed | D1ErrorKind::Transient | D1ErrorKind::Protocol
+    ) {
+        Next::Retry
+    } else {
+        Next::Fail
+    };
+    Err((reason, next))
+}
+
+async fn read_plan(request: &Request<'_>) -> Result<Plan, ReadError> {
+    vtab_export::plan(request.client, request.account_id, request.database_id).await
+}
+
+fn export_options(request: &Request<'_>) -> ExportOptions {
     let mut options = ExportOptions::default();
     options.poll_interval = request.poll_interval;
     options.max_wait = request.max_wait;
     options.wait_if_busy = request.wait_if_busy;
     // Knocking on a busy database is paced like polling (5 polls' worth, at least 50 ms).
     options.busy_retry_interval = (request.poll_interval * 5).max(Duration::from_millis(50));
-    let mut last_bookmark = None;
-    let mut reasons = Vec::new();
-    for attempt in 1..=MAX_EXPORTS {
-        emit(EventKind::ExportStarted { attempt });
-        let export = request
-            .client
-            .export(
-                request.account_id,
-                request.database_id,
-                &options,
-                &|event| {
-                    emit(EventKind::Export(event));
-                },
-            )
-            .await;
-        let export = match export {
-            Ok(export) => export,
-            Err(error) => {
-                reasons.push(format!("export failed: {}", error_chain(&error)));
-                // The server cancels exports whose polling paused; a fresh one may succeed.
-                // Refusals (auth, missing database, virtual tables, busy, max wait) will not.
-                if matches!(
-                    error.kind(),
-                    D1ErrorKind::ExportFailed | D1ErrorKind::Transient | D1ErrorKind::Protocol
-                ) {
-                    continue;
-                }
-                return Err(failure(&reasons, attempt, last_bookmark));
-            }
-        };
-        last_bookmark = Some(export.bookmark.clone());
-        match stream_into_sink(request, &export, emit).await {
-            Ok(stored) => {
-                return Ok(Transferred {
-                    stored,
-                    bookmark: Some(export.bookmark),
-                    exports: attempt,
-                    notes: reasons
-                        .iter()
-                        .enumerate()
-                        .map(|(i, r)| format!("export {}: {r}; a fresh export was started", i + 1))
-                        .collect(),
-                });
-            }
-            Err(error) => {
-                reasons.push(error.message);
-                if !error.fresh_export_helps {
-                    return Err(failure(&reasons, attempt, last_bookmark));
-                }
-            }
-        }
+    options
+}
+
+/// `dump_options.tables`: empty (everything) for a whole export, else the real tables.
+fn export_tables(plan: &Plan) -> Vec<String> {
+    match plan {
+        Plan::Whole => Vec::new(),
+        Plan::PerTable(per_table) => per_table.tables.clone(),
     }
-    Err(failure(&reasons, MAX_EXPORTS, last_bookmark))
+}
+
+fn transferred(
+    stored: Stored,
+    bookmark: Option<String>,
+    exports: u32,
+    reasons: &[String],
+    plan: &Plan,
+) -> Transferred {
+    let mut notes: Vec<String> = reasons
+        .iter()
+        .enumerate()
+        .map(|(i, r)| format!("export {}: {r}; a fresh export was started", i + 1))
+        .collect();
+    let (consistency, virtual_tables) = match plan {
+        Plan::Whole => (DumpConsistency::Snapshot, Vec::new()),
+        Plan::PerTable(per_table) => {
+            let names = per_table.virtual_table_names();
+            notes.push(format!(
+                "the database has virtual tables ({}), which D1 cannot export: its real tables were exported by name and the virtual tables, sqlite_sequence, indexes, triggers and views read through the query API and appended, so the dump is per table, not one snapshot",
+                names.join(", ")
+            ));
+            (DumpConsistency::PerTable, names)
+        }
+    };
+    Transferred {
+        stored,
+        bookmark,
+        exports,
+        notes,
+        consistency,
+        virtual_tables,
+    }
 }
 
 fn failure(reasons: &[String], exports: u32, bookmark: Option<String>) -> Failure {
@@ -154,27 +272,45 @@ fn failure(reasons: &[String], exports: u32, bookmark: Option<String>) -> Failur
 
 async fn stream_into_sink(
     request: &Request<'_>,
-    export: &CompletedExport,
+    export: Option<&CompletedExport>,
+    plan: &Plan,
     emit: &(dyn Fn(EventKind<'_>) + Sync),
 ) -> Result<Stored, AttemptError> {
-    let download = request
-        .client
-        .download(&export.signed_url)
-        .await
-        .map_err(|error| AttemptError {
-            fresh_export_helps: d1_error_helped_by_fresh_export(&error),
-            message: format!("download failed: {}", error_chain(&error)),
-        })?;
-    let total = download.content_length();
+    // The sink sees an io::Error; keep the client's own error to decide what to do next.
+    let source_error: Arc<Mutex<Option<d1_export::Error>>> = Arc::default();
+    let tail_error: Arc<Mutex<Option<ReadError>>> = Arc::default();
+    let mut metadata = BTreeMap::new();
+    metadata.insert("d1-database-id".to_owned(), request.database_id.to_owned());
+    let (body, total) = if let Some(export) = export {
+        metadata.insert("d1-bookmark".to_owned(), export.bookmark.clone());
+        let download = request
+            .client
+            .download(&export.signed_url)
+            .await
+            .map_err(|error| AttemptError {
+                fresh_export_helps: d1_error_helped_by_fresh_export(&error),
+                message: format!("download failed: {}", error_chain(&error)),
+            })?;
+        let total = download.content_length();
+        (checked_body(download, Arc::clone(&source_error)), total)
+    } else {
+        // No export (a database whose only tables are virtual): the dump's head line alone.
+        let head = Bytes::from_static(DUMP_HEAD.as_bytes());
+        let total = Some(head.len() as u64);
+        (futures::stream::iter([Ok(head)]).boxed(), total)
+    };
+    let (body, total) = match plan {
+        Plan::Whole => (body, total),
+        // The final size is unknown: no total (the sink's default part size fits any D1
+        // database, and a too-small hint would be worse than none).
+        Plan::PerTable(per_table) => (
+            with_tail(request, body, per_table, Arc::clone(&tail_error)),
+            None,
+        ),
+    };
     emit(EventKind::DownloadStarted {
         content_length: total,
     });
-    // The sink sees an io::Error; keep the client's own error to decide what to do next.
-    let source_error: Arc<Mutex<Option<d1_export::Error>>> = Arc::default();
-    let body = checked_body(download, Arc::clone(&source_error));
-    let mut metadata = BTreeMap::new();
-    metadata.insert("d1-database-id".to_owned(), request.database_id.to_owned());
-    metadata.insert("d1-bookmark".to_owned(), export.bookmark.clone());
     let put = store::Put {
         sink: request.sink,
         key: request.key,
@@ -183,22 +319,63 @@ async fn stream_into_sink(
         metadata,
         part_size: request.part_size,
     };
-    store::store(put, body, emit).await.map_err(|error| {
-        let source = source_error
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        match source {
-            Some(d1) if error.kind() == SinkErrorKind::SourceFailed => AttemptError {
-                fresh_export_helps: d1_error_helped_by_fresh_export(&d1),
-                message: format!("download failed: {}", error_chain(&d1)),
-            },
-            _ => AttemptError {
-                fresh_export_helps: false,
-                message: format!("upload to {} failed: {}", request.key, error_chain(&error)),
-            },
+    store::store(put, body, emit)
+        .await
+        .map_err(|error| attempt_error(request, &error, &source_error, &tail_error))
+}
+
+/// `body` followed by the appended part of a per-table dump.
+fn with_tail(
+    request: &Request<'_>,
+    body: ByteStream,
+    plan: &PerTable,
+    error: Arc<Mutex<Option<ReadError>>>,
+) -> ByteStream {
+    let ended_with_newline = Arc::new(AtomicBool::new(false));
+    let last = Arc::clone(&ended_with_newline);
+    let body = body.inspect(move |chunk| {
+        if let Ok(chunk) = chunk
+            && let Some(&byte) = chunk.last()
+        {
+            last.store(byte == b'\n', Ordering::Release);
         }
-    })
+    });
+    let ids = (
+        request.account_id.to_owned(),
+        request.database_id.to_owned(),
+    );
+    let tail = vtab_export::tail(request.client.clone(), ids, plan, ended_with_newline, error);
+    body.chain(tail).boxed()
+}
+
+/// What a failed put means: the download's or the query API's failure (the sink only saw
+/// "source failed"), else the upload's own.
+fn attempt_error(
+    request: &Request<'_>,
+    error: &r2_sink::Error,
+    source_error: &Mutex<Option<d1_export::Error>>,
+    tail_error: &Mutex<Option<ReadError>>,
+) -> AttemptError {
+    let source_failed = error.kind() == SinkErrorKind::SourceFailed;
+    if let Some(d1) = take(source_error).filter(|_| source_failed) {
+        return AttemptError {
+            fresh_export_helps: d1_error_helped_by_fresh_export(&d1),
+            message: format!("download failed: {}", error_chain(&d1)),
+        };
+    }
+    if let Some(read) = take(tail_error).filter(|_| source_failed) {
+        return AttemptError {
+            fresh_export_helps: read.api().is_some_and(d1_error_helped_by_fresh_export),
+            message: format!(
+                "reading the virtual tables through the query API failed: {}",
+                error_chain(&read)
+            ),
+        };
+    }
+    AttemptError {
+        fresh_export_helps: false,
+        message: format!("upload to {} failed: {}", request.key, error_chain(error)),
+    }
 }
 
 /// The download as the sink's body: client errors become `io::Error`s (the original kept in
@@ -233,6 +410,10 @@ fn checked_body(
     })
     .filter_map(futures::future::ready);
     body.chain(length_check).boxed()
+}
+
+fn take<T>(slot: &Mutex<Option<T>>) -> Option<T> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner).take()
 }
 
 fn d1_error_helped_by_fresh_export(error: &d1_export::Error) -> bool {

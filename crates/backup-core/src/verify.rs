@@ -2,13 +2,16 @@
 //! database, the newest complete backup (or the one of a given date) is read back from the
 //! sink, its size and SHA-256 compared with the manifest, and it is restored into a scratch
 //! SQLite file where `PRAGMA integrity_check` and `PRAGMA foreign_key_check` run and every
-//! table's rows are counted.
+//! table's rows are counted. With `against_live`, the restored database is then compared
+//! table by table with the live one (see [`LiveComparison`]). What was found is stored beside
+//! the manifest as a verification record (`<db>.verification.json`), so `list` and operators
+//! can see when each backup was last proven.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use futures::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -16,10 +19,17 @@ use sha2::{Digest, Sha256};
 use crate::compression::Compression;
 use crate::engine::Engine;
 use crate::error::Error;
-use crate::manifest::Manifest;
-use crate::plan::{self, Selector};
+use crate::layout;
+use crate::live::{self, LiveComparison};
+use crate::manifest::{self, Manifest};
+use crate::plan::{self, Selector, Target};
 use crate::restore;
 use crate::run::error_chain;
+
+/// The `kind` of every verification record.
+pub const VERIFICATION_KIND: &str = "d1-backup-verification";
+/// The verification record format's version.
+pub const VERIFICATION_VERSION: u32 = 1;
 
 /// What to verify.
 #[derive(Debug, Clone)]
@@ -32,6 +42,12 @@ pub struct VerifyOptions {
     /// Where scratch databases are restored (the caller's temporary directory; the library
     /// reads no environment). Each is deleted after its checks.
     pub scratch_dir: PathBuf,
+    /// Also compare every table with the live database: through D1's query API for a D1
+    /// database (it reads every row: budget for the query API's `rows_read`), or the source
+    /// file for a local one.
+    pub against_live: bool,
+    /// Store each result as a verification record beside the manifest (default true).
+    pub record: bool,
 }
 
 impl VerifyOptions {
@@ -41,7 +57,37 @@ impl VerifyOptions {
             date: None,
             only: Vec::new(),
             scratch_dir: scratch_dir.into(),
+            against_live: false,
+            record: true,
         }
+    }
+
+    /// Verifies the backups of `date` instead of the newest ones.
+    #[must_use]
+    pub fn date(mut self, date: NaiveDate) -> Self {
+        self.date = Some(date);
+        self
+    }
+
+    /// Restricts verification to the databases matching `selectors`.
+    #[must_use]
+    pub fn only(mut self, selectors: impl IntoIterator<Item = Selector>) -> Self {
+        self.only = selectors.into_iter().collect();
+        self
+    }
+
+    /// Also compares every table with the live database.
+    #[must_use]
+    pub fn against_live(mut self, yes: bool) -> Self {
+        self.against_live = yes;
+        self
+    }
+
+    /// Whether results are stored as verification records (default true).
+    #[must_use]
+    pub fn record(mut self, yes: bool) -> Self {
+        self.record = yes;
+        self
     }
 }
 
@@ -61,10 +107,78 @@ pub struct Verification {
     pub ok: bool,
     /// Every problem found; empty when `ok`.
     pub problems: Vec<String>,
+    /// True when the backup itself was shown to be defective (altered, does not restore, fails
+    /// the integrity checks, or differs from the live database it was taken from), as opposed
+    /// to a check that could not run. A rerun makes a defective backup again, and it never
+    /// counts towards retention's `min_keep`.
+    pub defective: bool,
     /// Rows per table of the restored database.
     pub tables: BTreeMap<String, u64>,
     /// Statements the restore executed.
     pub statements: u64,
+    /// The comparison with the live database (`against_live`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveComparison>,
+    /// Things worth knowing that do not fail the verification (e.g. differences where the live
+    /// database has moved on, or a record that could not be stored).
+    pub notes: Vec<String>,
+    /// The key of the verification record written, if one was.
+    pub record: Option<String>,
+}
+
+/// What a verification found, stored beside the manifest as `<db>.verification.json`.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct VerificationRecord {
+    /// Always [`VERIFICATION_KIND`].
+    pub kind: String,
+    /// [`VERIFICATION_VERSION`].
+    pub version: u32,
+    /// The tool and version that verified.
+    pub tool: String,
+    /// When the verification finished.
+    pub verified_at: DateTime<Utc>,
+    /// The account's configured name.
+    pub account: String,
+    /// The database name.
+    pub database: String,
+    /// The backup's date.
+    pub date: NaiveDate,
+    /// The verified dump's key.
+    pub key: String,
+    /// The SHA-256 the manifest records for it.
+    pub sha256: String,
+    /// True when every check passed.
+    pub ok: bool,
+    /// True when the backup itself was shown to be defective (see
+    /// [`Verification::defective`]).
+    pub defective: bool,
+    /// Every problem found.
+    pub problems: Vec<String>,
+    /// Rows per table of the restored database.
+    pub tables: BTreeMap<String, u64>,
+    /// Whether the live database was compared, and whether it matched (null when not compared).
+    pub live_matches: Option<bool>,
+}
+
+impl Verification {
+    /// Nothing checked yet.
+    fn new(target: &Target<'_>) -> Self {
+        Self {
+            account: target.account.name.clone(),
+            database: target.entry.name.clone(),
+            date: None,
+            key: None,
+            ok: false,
+            defective: false,
+            problems: Vec::new(),
+            tables: BTreeMap::new(),
+            statements: 0,
+            live: None,
+            notes: Vec::new(),
+            record: None,
+        }
+    }
 }
 
 impl Engine {
@@ -73,19 +187,9 @@ impl Engine {
         let targets = plan::select(self.config(), &options.only).map_err(Error::Selection)?;
         let mut results = Vec::new();
         for target in &targets {
-            let account = target.account;
-            let mut v = Verification {
-                account: account.name.clone(),
-                database: target.entry.name.clone(),
-                date: None,
-                key: None,
-                ok: false,
-                problems: Vec::new(),
-                tables: BTreeMap::new(),
-                statements: 0,
-            };
+            let mut v = Verification::new(target);
             let found = self
-                .find_backups(account, &[target.entry.name.as_str()])
+                .find_backups(target.account, &[target.entry.name.as_str()])
                 .await;
             let manifest = found.map(|all| {
                 all.into_iter()
@@ -95,8 +199,9 @@ impl Engine {
             });
             match manifest {
                 Ok(Some(manifest)) => {
-                    self.verify_one(&manifest, &options.scratch_dir, &mut v)
-                        .await;
+                    v = self.verify_backup(target, &manifest, options).await;
+                    results.push(v);
+                    continue;
                 }
                 Ok(None) => v.problems.push(match options.date {
                     Some(d) => format!(
@@ -112,12 +217,106 @@ impl Engine {
         Ok(results)
     }
 
+    /// Verifies one complete backup and stores the record (when `options.record`).
+    pub(crate) async fn verify_backup(
+        &self,
+        target: &Target<'_>,
+        manifest: &Manifest,
+        options: &VerifyOptions,
+    ) -> Verification {
+        let mut v = Verification::new(target);
+        self.verify_one(target, manifest, options, &mut v).await;
+        v.ok = v.problems.is_empty();
+        if options.record {
+            self.write_record(target, manifest, &mut v).await;
+        }
+        v
+    }
+
+    /// What a run verifies: its own options, else `[run] verify` (with the engine's scratch
+    /// directory).
+    pub(crate) fn verify_options(&self, options: &crate::run::RunOptions) -> Option<VerifyOptions> {
+        use crate::config::VerifyMode;
+        if let Some(verify) = &options.verify {
+            return Some(verify.clone());
+        }
+        let mode = self.config().run.verify;
+        if mode == VerifyMode::None {
+            return None;
+        }
+        let Some(dir) = self.scratch_dir() else {
+            tracing::warn!(
+                "[run] verify is set but the engine has no scratch directory (EngineBuilder::scratch_dir); backups are not verified"
+            );
+            return None;
+        };
+        Some(VerifyOptions::new(dir).against_live(mode == VerifyMode::AgainstLive))
+    }
+
+    /// `run --verify`: verifies each database this run backed up; one that does not verify
+    /// becomes `failed` (its backup stays, and the next run backs it up again).
+    pub(crate) async fn verify_after_run(
+        &self,
+        date: NaiveDate,
+        targets: &[Target<'_>],
+        databases: &mut [crate::report::DatabaseReport],
+        options: &VerifyOptions,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) {
+        use crate::report::Status;
+        for (target, report) in targets.iter().zip(databases.iter_mut()) {
+            if report.status != Status::Ok || cancel.is_cancelled() {
+                continue;
+            }
+            let manifest = match crate::existing::complete_backup(
+                self.sink().as_ref(),
+                &target.account.prefix,
+                date,
+                &target.entry.name,
+            )
+            .await
+            {
+                Ok(Some(manifest)) if manifest.dump.key == report.key => manifest,
+                Ok(_) => {
+                    report.verified = Some(false);
+                    report.status = Status::Failed;
+                    report.error = Some(
+                        "the backup was stored but its manifest cannot be found to verify it"
+                            .to_owned(),
+                    );
+                    continue;
+                }
+                Err(e) => {
+                    report.verified = Some(false);
+                    report.status = Status::Failed;
+                    report.error = Some(format!("cannot verify the backup: {e}"));
+                    continue;
+                }
+            };
+            let v = tokio::select! {
+                v = self.verify_backup(target, &manifest, options) => v,
+                () = cancel.cancelled() => continue,
+            };
+            report.verified = Some(v.ok);
+            report.notes.extend(v.notes);
+            if !v.ok {
+                report.status = Status::Failed;
+                report.error = Some(format!(
+                    "the backup was stored but does not verify: {}",
+                    v.problems.join("; ")
+                ));
+            }
+        }
+    }
+
     async fn verify_one(
         &self,
+        target: &Target<'_>,
         manifest: &Manifest,
-        scratch: &std::path::Path,
+        options: &VerifyOptions,
         v: &mut Verification,
     ) {
+        let scratch = options.scratch_dir.as_path();
         v.date = Some(manifest.date);
         v.key = Some(manifest.dump.key.clone());
         let body = match self.sink().get(&manifest.dump.key, None).await {
@@ -149,19 +348,19 @@ impl Engine {
             manifest.database.name,
             manifest.date
         ));
+        let guard = Scratch(scratch_file.clone());
         let path = scratch_file.clone();
         let restored = tokio::task::spawn_blocking(move || {
             let _ = std::fs::remove_file(&path);
-            let outcome = (|| {
-                let conn = rusqlite::Connection::open(&path).map_err(|e| e.to_string())?;
-                let stats = restore::restore_dump(std::io::BufReader::new(reader), &conn)
-                    .map_err(|e| e.to_string())?;
-                let problems = restore::check_database(&conn).map_err(|e| e.to_string())?;
-                let tables = restore::count_rows(&conn).map_err(|e| e.to_string())?;
-                Ok::<_, String>((stats, problems, tables))
-            })();
-            let _ = std::fs::remove_file(&path);
-            outcome
+            let conn = rusqlite::Connection::open(&path).map_err(|e| (false, e.to_string()))?;
+            let stats = restore::restore_dump_keep_going(std::io::BufReader::new(reader), &conn)
+                .map_err(
+                    // A read error is the transport's (the hash check below tells corruption).
+                    |e| (!matches!(e, restore::RestoreError::Read(_)), e.to_string()),
+                )?;
+            let problems = restore::check_database(&conn).map_err(|e| (false, e.to_string()))?;
+            let tables = restore::count_rows(&conn).map_err(|e| (false, e.to_string()))?;
+            Ok::<_, (bool, String)>((stats, problems, tables))
         })
         .await;
         let restore_finished = matches!(restored, Ok(Ok(_)));
@@ -180,19 +379,38 @@ impl Engine {
             Ok(Ok((stats, problems, tables))) => {
                 v.statements = stats.statements;
                 v.tables = tables;
+                v.defective |= !problems.is_empty() || stats.failed > 0;
+                for failure in &stats.failures {
+                    v.problems
+                        .push(format!("the dump does not restore exactly: {failure}"));
+                }
+                let unlisted = stats.failed.saturating_sub(stats.failures.len() as u64);
+                if unlisted > 0 {
+                    v.problems.push(format!(
+                        "{unlisted} more statements of the dump were refused by SQLite"
+                    ));
+                }
                 v.problems.extend(problems);
             }
-            Ok(Err(error)) => v
-                .problems
-                .push(format!("the dump does not restore: {error}")),
+            Ok(Err((defective, error))) => {
+                v.defective |= defective;
+                v.problems
+                    .push(format!("the dump does not restore: {error}"));
+            }
             Err(error) => v.problems.push(format!("the restore task failed: {error}")),
         }
+        if options.against_live && restore_finished {
+            self.compare_live(target, manifest, &scratch_file, v).await;
+        }
+        drop(guard);
         if bytes != manifest.dump.bytes {
+            v.defective = true;
             v.problems.push(format!(
                 "size mismatch: {} has {bytes} bytes, the manifest records {}",
                 manifest.dump.key, manifest.dump.bytes
             ));
         } else if digest != manifest.dump.sha256 {
+            v.defective = true;
             v.problems.push(format!(
                 "sha256 mismatch: {} hashes to {digest}, the manifest records {}; the stored dump was altered",
                 manifest.dump.key, manifest.dump.sha256
@@ -201,9 +419,190 @@ impl Engine {
     }
 }
 
+/// Turns a comparison's findings into problems (those that fail) and notes.
+fn record_comparison(v: &mut Verification, comparison: LiveComparison) {
+    for f in &comparison.findings {
+        let place = match (&f.column, &f.row) {
+            (Some(c), Some(r)) => format!("{}.{c} at {r}", f.table),
+            (None, Some(r)) => format!("{} at {r}", f.table),
+            _ => f.table.clone(),
+        };
+        let values = match (&f.backup, &f.live) {
+            (Some(b), Some(l)) => format!(" (backup {b}, live {l})"),
+            _ => String::new(),
+        };
+        let line = format!(
+            "{}: {place}{values}: {}",
+            serde_json::to_value(f.kind)
+                .ok()
+                .and_then(|k| k.as_str().map(|s| s.replace('_', " ")))
+                .unwrap_or_default(),
+            f.advice
+        );
+        if f.fails {
+            v.defective = true;
+            v.problems.push(line);
+        } else {
+            v.notes.push(line);
+        }
+    }
+    let unlisted: u64 = comparison
+        .tables
+        .iter()
+        .map(|t| t.differences)
+        .sum::<u64>()
+        .saturating_sub(comparison.findings.len() as u64);
+    if unlisted > 0 {
+        v.notes.push(format!(
+            "{unlisted} more differences are counted in `live.tables` but not listed"
+        ));
+    }
+    if comparison.moved_on {
+        v.notes.push(
+            "the live database has changed since the backup: differences are reported, not failed"
+                .to_owned(),
+        );
+    }
+    v.live = Some(comparison);
+}
+
+/// At most 100 problems, so a record stays small whatever was found.
+fn capped(problems: &[String]) -> Vec<String> {
+    const MAX: usize = 100;
+    let mut out: Vec<String> = problems.iter().take(MAX).cloned().collect();
+    if problems.len() > MAX {
+        out.push(format!("… and {} more", problems.len() - MAX));
+    }
+    out
+}
+
+/// Removes a scratch database (and its journal) when dropped, also on error or cancellation.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        let mut journal = self.0.clone().into_os_string();
+        journal.push("-journal");
+        let _ = std::fs::remove_file(journal);
+    }
+}
+
 impl Engine {
+    /// Compares the restored scratch database with the live one and records the outcome.
+    async fn compare_live(
+        &self,
+        target: &Target<'_>,
+        manifest: &Manifest,
+        restored: &std::path::Path,
+        v: &mut Verification,
+    ) {
+        let outcome = if let Some(path) = target.entry.sqlite.as_ref() {
+            match live::SqliteSource::open(path) {
+                Ok(source) => {
+                    let live = live::Live {
+                        source: &source,
+                        description: format!("local file {}", path.display()),
+                        moved_on: live::local_changed_since(path, manifest.started_at),
+                        backup_bookmark: None,
+                        current_bookmark: None,
+                        page_rows: 5_000,
+                    };
+                    live::compare(restored, &live).await
+                }
+                Err(e) => Err(e),
+            }
+        } else if let Some(client) = self.clients()[target.account_index].as_ref() {
+            let account_id = target.account.account_id_or_empty();
+            match manifest
+                .database
+                .uuid
+                .clone()
+                .or_else(|| target.entry.id.clone())
+            {
+                Some(database_id) => {
+                    let live_bookmark = client
+                        .current_bookmark(account_id, &database_id)
+                        .await
+                        .map_err(|e| {
+                            v.notes.push(format!(
+                                "cannot read the live bookmark ({}); differences are treated as corruption",
+                                error_chain(&e)
+                            ));
+                        })
+                        .ok();
+                    let moved_on = match (&manifest.database.bookmark, &live_bookmark) {
+                        (Some(then), Some(now)) => then != now,
+                        _ => false,
+                    };
+                    let source = live::D1Source {
+                        client,
+                        account_id,
+                        database_id: &database_id,
+                    };
+                    let live = live::Live {
+                        source: &source,
+                        description: format!("D1 database {database_id}"),
+                        moved_on,
+                        backup_bookmark: manifest.database.bookmark.clone(),
+                        current_bookmark: live_bookmark,
+                        page_rows: 500,
+                    };
+                    live::compare(restored, &live).await
+                }
+                None => Err("the manifest names no D1 database id".to_owned()),
+            }
+        } else {
+            Err(format!(
+                "account {} has no API token configured",
+                target.account.name
+            ))
+        };
+        match outcome {
+            Ok(comparison) => record_comparison(v, comparison),
+            Err(error) => v
+                .problems
+                .push(format!("cannot compare with the live database: {error}")),
+        }
+    }
+
+    /// Stores the verification record beside the manifest.
+    async fn write_record(&self, target: &Target<'_>, manifest: &Manifest, v: &mut Verification) {
+        let record = VerificationRecord {
+            kind: VERIFICATION_KIND.to_owned(),
+            version: VERIFICATION_VERSION,
+            tool: manifest::tool(),
+            verified_at: Utc::now(),
+            account: v.account.clone(),
+            database: v.database.clone(),
+            date: manifest.date,
+            key: manifest.dump.key.clone(),
+            sha256: manifest.dump.sha256.clone(),
+            ok: v.ok,
+            defective: v.defective,
+            problems: capped(&v.problems),
+            tables: v.tables.clone(),
+            live_matches: v
+                .live
+                .as_ref()
+                .map(|l| l.tables.iter().all(|t| t.differences == 0)),
+        };
+        let key = layout::verification_key(&target.account.prefix, manifest.date, &v.database);
+        let mut body = serde_json::to_vec_pretty(&record).unwrap_or_default();
+        body.push(b'\n');
+        let stream = futures::stream::iter([Ok(bytes::Bytes::from(body))]).boxed();
+        let options = r2_sink::PutOptions::default().content_type("application/json");
+        match self.sink().put_stream(&key, stream, options).await {
+            Ok(_) => v.record = Some(key),
+            Err(e) => v.notes.push(format!(
+                "the verification record could not be stored at {key}: {}",
+                error_chain(&e)
+            )),
+        }
+    }
+
     /// Size and SHA-256 of a stored object, read whole.
-    async fn digest(&self, key: &str) -> Result<(u64, String), String> {
+    pub(crate) async fn digest(&self, key: &str) -> Result<(u64, String), String> {
         let mut body = self
             .sink()
             .get(key, None)
@@ -220,7 +619,10 @@ impl Engine {
 }
 
 /// The dump as a blocking reader, decompressed as the manifest says.
-fn decoded(body: r2_sink::ByteStream, compression: Compression) -> impl std::io::Read + Send {
+pub(crate) fn decoded(
+    body: r2_sink::ByteStream,
+    compression: Compression,
+) -> impl std::io::Read + Send {
     use tokio_util::io::{StreamReader, SyncIoBridge};
     let reader = StreamReader::new(body);
     let reader: Box<dyn tokio::io::AsyncRead + Send + Unpin> = match compression {

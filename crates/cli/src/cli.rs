@@ -79,9 +79,15 @@ pub(crate) enum Command {
     /// Prove backups by restoring them: size and SHA-256 against the manifest, then a restore
     /// into a scratch SQLite file with integrity and foreign-key checks and row counts.
     #[command(
-        after_help = "Examples:\n  d1-backup verify\n  d1-backup verify --date 2026-11-30 --only ucca/ops-db --json"
+        after_help = "Examples:\n  d1-backup verify\n  d1-backup verify --date 2026-11-30 --only ucca/ops-db --json\n  d1-backup verify --only ops-db --against-live"
     )]
     Verify(VerifyArgs),
+    /// Restore one database's backup into a SQLite file or, through D1's import API, into a D1
+    /// database; the dump's size and SHA-256 are checked against its manifest as it is read.
+    #[command(
+        after_help = "Exit codes: 0 restored (or, with --dry-run, would restore), 1 failed, 2 usage error or refused (nothing changed), 130 interrupted.\n\nExamples:\n  d1-backup restore --database ops-db --to-sqlite ops-db.sqlite\n  d1-backup restore --database ucca/ops-db --date 2026-11-30 --to-sqlite ops-db.sqlite --force\n  d1-backup restore --database ops-db --to-d1 ops-db-restored --dry-run\n  d1-backup restore --database ops-db --to-d1 ops-db-restored --yes --json"
+    )]
+    Restore(RestoreArgs),
     /// List the D1 databases each configured token can see, with size, marking which are
     /// configured, so a database nobody backs up gets noticed.
     #[command(after_help = "Examples:\n  d1-backup databases\n  d1-backup databases --json")]
@@ -142,6 +148,12 @@ pub(crate) struct VerifyArgs {
     /// Only this database: NAME or ACCOUNT/NAME. Repeatable. Example: --only ops-db
     #[arg(long, value_name = "[ACCOUNT/]NAME")]
     pub(crate) only: Vec<Selector>,
+    /// Also compare every table with the live database, row by row: through D1's query API
+    /// (it reads every row) or the local source file. Differences name the table, column and
+    /// row; where the live database has changed since the backup they are reported, not
+    /// failed. Example: --against-live
+    #[arg(long)]
+    pub(crate) against_live: bool,
     /// Print the results as JSON on stdout. Example: --json
     #[arg(long)]
     pub(crate) json: bool,
@@ -169,6 +181,7 @@ pub(crate) struct CompletionsArgs {
 #[command(
     after_help = "Examples:\n  d1-backup run --config d1-backup.toml\n  d1-backup run --only ucca/ops-db --date 2026-11-30 --json"
 )]
+#[allow(clippy::struct_excessive_bools)] // Independent command-line switches, not a state.
 pub(crate) struct RunArgs {
     /// Back up only this database: NAME, or ACCOUNT/NAME when names repeat across accounts.
     /// Repeatable. Example: --only ops-db --only rtopacks/rto-abs-db
@@ -184,6 +197,14 @@ pub(crate) struct RunArgs {
     /// dump replaces the old one only once complete). Example: --force
     #[arg(long)]
     pub(crate) force: bool,
+    /// Verify each backup this run makes, as `d1-backup verify` does, before retention and the
+    /// heartbeat; one that does not verify fails its database. Example: --verify
+    #[arg(long)]
+    pub(crate) verify: bool,
+    /// With --verify, also compare every table with the live database (see `verify
+    /// --against-live`). Example: --verify --against-live
+    #[arg(long, requires = "verify")]
+    pub(crate) against_live: bool,
 }
 
 /// `d1-backup prune`.
@@ -202,6 +223,51 @@ pub(crate) struct PruneArgs {
     #[arg(long, value_name = "[ACCOUNT/]NAME")]
     pub(crate) only: Vec<Selector>,
     /// Print the prune report as JSON on stdout. Example: --json
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `d1-backup restore`.
+#[derive(Debug, Args)]
+#[allow(clippy::struct_excessive_bools)] // Independent flags; they become library enums at once.
+#[command(group(clap::ArgGroup::new("target").required(true).args(["to_sqlite", "to_d1"])))]
+pub(crate) struct RestoreArgs {
+    /// The database whose backup is restored: NAME, or ACCOUNT/NAME when names repeat across
+    /// accounts. Example: --database ucca/ops-db
+    #[arg(long, value_name = "[ACCOUNT/]NAME")]
+    pub(crate) database: Selector,
+    /// Restore the backup of this date, YYYY-MM-DD (default: the newest complete backup).
+    /// Example: --date 2026-11-30
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+    pub(crate) date: Option<NaiveDate>,
+    /// Restore into this SQLite file. A non-empty file is refused unless --force. Example:
+    /// --to-sqlite ops-db.sqlite
+    #[arg(long, value_name = "PATH")]
+    pub(crate) to_sqlite: Option<PathBuf>,
+    /// Import into this D1 database (name or uuid) through D1's import API; needs --yes. The
+    /// database serves no queries while the import runs, and the dump's statements run into
+    /// its current content (nothing is deleted first; a failed import leaves it as it was).
+    /// Example: --to-d1 ops-db-restored
+    #[arg(long, value_name = "NAME|ID")]
+    pub(crate) to_d1: Option<String>,
+    /// With --to-d1: the configured account the target database is in (default: the
+    /// backup's account). Example: --account staging
+    // `conflicts_with` the other target rather than `requires`: clap lets any member of a
+    // required group satisfy `requires` (clap-rs/clap#4707).
+    #[arg(long, value_name = "ACCOUNT", conflicts_with = "to_sqlite")]
+    pub(crate) account: Option<String>,
+    /// With --to-sqlite: replace a non-empty file (the restored file takes its place only
+    /// once the restore succeeded). Example: --force
+    #[arg(long, conflicts_with = "to_d1")]
+    pub(crate) force: bool,
+    /// With --to-d1: go ahead with the import into a live database. Example: --yes
+    #[arg(long, conflicts_with = "to_sqlite")]
+    pub(crate) yes: bool,
+    /// Print the plan (which backup, which target, what would be refused) and change
+    /// nothing. Example: --dry-run
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Print the plan and the result as JSON on stdout. Example: --json
     #[arg(long)]
     pub(crate) json: bool,
 }

@@ -31,18 +31,23 @@ pub(crate) async fn list(global: &GlobalArgs, args: ListArgs) -> u8 {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<32} {:<10} {:>10}  {:<8} {:<10} KEY",
-        "DATABASE", "DATE", "SIZE", "COMPRESS", "STATE"
+        "{:<32} {:<10} {:>10}  {:<8} {:<10} {:<9} KEY",
+        "DATABASE", "DATE", "SIZE", "COMPRESS", "STATE", "VERIFIED"
     );
     for b in &backups {
         let _ = writeln!(
             out,
-            "{:<32} {:<10} {:>10}  {:<8} {:<10} {}",
+            "{:<32} {:<10} {:>10}  {:<8} {:<10} {:<9} {}",
             format!("{}/{}", b.account, b.database),
             b.date.to_string(),
             b.bytes.map_or("-".to_owned(), human_bytes),
             b.compression.map_or("-".to_owned(), |c| c.to_string()),
             if b.complete { "complete" } else { "INCOMPLETE" },
+            match b.verified {
+                Some(true) => "yes",
+                Some(false) => "FAILED",
+                None => "-",
+            },
             b.key.as_deref().unwrap_or("-"),
         );
     }
@@ -140,9 +145,10 @@ pub(crate) async fn verify(global: &GlobalArgs, args: VerifyArgs) -> u8 {
         Ok(engine) => engine,
         Err(code) => return code,
     };
-    let mut options = VerifyOptions::new(std::env::temp_dir());
+    let mut options = VerifyOptions::new(std::env::temp_dir())
+        .only(args.only)
+        .against_live(args.against_live);
     options.date = args.date;
-    options.only = args.only;
     let results = match engine.verify(&options).await {
         Ok(results) => results,
         Err(error) => {
@@ -162,15 +168,32 @@ pub(crate) async fn verify(global: &GlobalArgs, args: VerifyArgs) -> u8 {
         for v in &results {
             let who = format!("{}/{}", v.account, v.database);
             let date = v.date.map_or("-".to_owned(), |d| d.to_string());
+            let live = match &v.live {
+                Some(l) if l.tables.iter().all(|t| t.differences == 0) => {
+                    ", identical to the live database".to_owned()
+                }
+                Some(_) => ", differs from the live database".to_owned(),
+                None => String::new(),
+            };
             if v.ok {
                 let rows: u64 = v.tables.values().sum();
                 let _ = writeln!(
                     out,
-                    "ok       {who:<32} {date}  {} table(s), {rows} row(s) restored and checked",
+                    "ok       {who:<32} {date}  {} table(s), {rows} row(s) restored and checked{live}",
                     v.tables.len()
                 );
             } else {
-                let _ = writeln!(out, "FAILED   {who:<32} {date}  {}", v.problems.join("; "));
+                let _ = writeln!(
+                    out,
+                    "FAILED   {who:<32} {date}  {} problem(s){live}",
+                    v.problems.len()
+                );
+                for problem in &v.problems {
+                    let _ = writeln!(out, "  - {problem}");
+                }
+            }
+            for note in &v.notes {
+                let _ = writeln!(out, "  note: {note}");
             }
         }
         if !ok {

@@ -11,6 +11,7 @@ mod inspect;
 mod logging;
 mod prune;
 mod render;
+mod restore;
 mod run;
 
 use std::process::ExitCode;
@@ -50,6 +51,7 @@ fn main() -> ExitCode {
             Command::Prune(args) => prune::prune(&cli.global, args).await,
             Command::List(args) => inspect::list(&cli.global, args).await,
             Command::Verify(args) => inspect::verify(&cli.global, args).await,
+            Command::Restore(args) => restore::restore(&cli.global, args).await,
             Command::Databases(args) => inspect::databases(&cli.global, &args).await,
             Command::Config(ConfigCommand::Check(args)) => inspect::check(&cli.global, &args).await,
             Command::Daemon(args) => daemon::daemon(&cli.global, &args).await,

@@ -30,10 +30,15 @@ pub(crate) fn summary(report: &RunReport, sink: &str) {
         let _ = match db.status {
             Status::Ok => writeln!(
                 out,
-                "ok       {who:<32} {:>10}  {}  sha256:{}",
+                "ok       {who:<32} {:>10}  {}  sha256:{}{}",
                 human_bytes(db.bytes.unwrap_or(0)),
                 db.key,
                 db.sha256.as_deref().map_or("-", |s| &s[..s.len().min(16)]),
+                if db.verified == Some(true) {
+                    "  verified"
+                } else {
+                    ""
+                },
             ),
             Status::Skipped => writeln!(
                 out,

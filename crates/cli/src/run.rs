@@ -4,7 +4,7 @@ use std::path::Path;
 
 use d1_backup_core::chrono::Utc;
 use d1_backup_core::tokio_util::sync::CancellationToken;
-use d1_backup_core::{Config, Engine, Force, RunOptions, Secrets};
+use d1_backup_core::{Config, Engine, Force, RunOptions, Secrets, VerifyOptions};
 
 use std::io::IsTerminal;
 
@@ -22,7 +22,11 @@ pub(crate) async fn run(global: &GlobalArgs, args: RunArgs) -> u8 {
     };
     let date = args.date.unwrap_or_else(|| Utc::now().date_naive());
     let force = if args.force { Force::Yes } else { Force::No };
-    let options = RunOptions::new(date).only(args.only).force(force);
+    let mut options = RunOptions::new(date).only(args.only).force(force);
+    if args.verify {
+        options = options
+            .verify(VerifyOptions::new(std::env::temp_dir()).against_live(args.against_live));
+    }
     let cancel = CancellationToken::new();
     tokio::spawn(cancel_on_signal(cancel.clone()));
     // Bars only for a person watching: not when scripted (--json, -q) or redirected.
@@ -79,13 +83,16 @@ pub(crate) fn load_engine(path: &Path) -> Result<Engine, u8> {
             );
             exit::USAGE
         })?;
-    Engine::builder(config, secrets).build().map_err(|error| {
-        render::error(
-            &error,
-            "check the [sink] and [cloudflare] sections of the config file",
-        );
-        exit::USAGE
-    })
+    Engine::builder(config, secrets)
+        .scratch_dir(std::env::temp_dir())
+        .build()
+        .map_err(|error| {
+            render::error(
+                &error,
+                "check the [sink] and [cloudflare] sections of the config file",
+            );
+            exit::USAGE
+        })
 }
 
 /// Cancels the run on SIGINT or SIGTERM: running uploads are aborted, nothing partial stays.

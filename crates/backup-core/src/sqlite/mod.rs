@@ -63,7 +63,8 @@ mod dump;
 mod error;
 mod schema;
 mod value;
-mod vtab;
+// The virtual-table parser is compiled at the crate root, as D1 backups use it too.
+use crate::vtab;
 
 use std::io::Write;
 use std::path::Path;

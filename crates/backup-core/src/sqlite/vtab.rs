@@ -15,6 +15,10 @@
 //!
 //! FTS5 configuration (`rank`, `pgsz`, `automerge`, … in `<t>_config`) is replayed with
 //! `INSERT INTO "t" ("t",rank) VALUES('<key>',<value>);` after the `CREATE`.
+//!
+//! The parsing here needs no SQLite: it is compiled at the crate root (not only with feature
+//! `sqlite`), because D1 backups of databases with virtual tables (`crate::vtab_export`) use
+//! it on `sqlite_schema` rows read through the query API.
 
 /// A parsed `CREATE VIRTUAL TABLE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +70,32 @@ impl VirtualTable {
             Content::Other
         };
         Some(Self { module, content })
+    }
+
+    /// The suffixes of the shadow tables the module creates, named `<table>_<suffix>`
+    /// (SQLite's `xShadowName` for the modules it ships). Unknown modules: none.
+    pub(crate) fn shadow_suffixes(&self) -> &'static [&'static str] {
+        match self.module.as_str() {
+            "fts5" => &["config", "content", "data", "docsize", "idx"],
+            "fts3" | "fts4" => &["content", "docsize", "segdir", "segments", "stat"],
+            "rtree" | "rtree_i32" | "geopoly" => &["node", "parent", "rowid"],
+            _ => &[],
+        }
+    }
+
+    /// Whether `table` is a shadow table of this virtual table, which is named `name`
+    /// (SQLite compares names ignoring ASCII case).
+    pub(crate) fn is_shadow(&self, name: &str, table: &str) -> bool {
+        let Some(suffix) = table
+            .get(..name.len())
+            .filter(|head| head.eq_ignore_ascii_case(name))
+            .and_then(|_| table[name.len()..].strip_prefix('_'))
+        else {
+            return false;
+        };
+        self.shadow_suffixes()
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(suffix))
     }
 }
 
@@ -180,5 +210,33 @@ mod tests {
             Some(("rtree".into(), Content::Other))
         );
         assert_eq!(parse("CREATE TABLE t (x)"), None);
+    }
+
+    #[test]
+    fn shadow_tables_by_module() {
+        let fts5 = VirtualTable::parse("CREATE VIRTUAL TABLE notes_fts USING fts5(note)");
+        let rtree = VirtualTable::parse("CREATE VIRTUAL TABLE geo USING rtree(id, x0, x1)");
+        let (Some(fts5), Some(rtree)) = (fts5, rtree) else {
+            panic!("both parse");
+        };
+        for (vtab, table, expected) in [
+            (&fts5, "notes_fts_data", true),
+            (&fts5, "NOTES_FTS_Config", true),
+            (&fts5, "notes_fts_content", true),
+            (&fts5, "notes_fts_segments", false),
+            (&fts5, "notes_fts", false),
+            (&fts5, "notes_fts_", false),
+            (&fts5, "notes_ftsx_data", false),
+            (&fts5, "other_data", false),
+            (&rtree, "geo_node", true),
+            (&rtree, "geo_data", false),
+        ] {
+            let name = if vtab.module == "fts5" {
+                "notes_fts"
+            } else {
+                "geo"
+            };
+            assert_eq!(vtab.is_shadow(name, table), expected, "{table}");
+        }
     }
 }

@@ -1,10 +1,9 @@
 //! The local source: SQLite files and wrangler state directories, no account needed.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use d1_backup_core::{Config, Engine, Manifest, RunOptions, Secrets, Status};
-use r2_sink::{BackupSink, ObjectStoreSink};
+use d1_backup_core::{Manifest, RunOptions, Status};
+use r2_sink::BackupSink;
 
 use crate::support::*;
 
@@ -12,21 +11,6 @@ fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../examples/databases")
         .join(name)
-}
-
-fn local_engine(dir: &Path, databases: &str, extra: &str) -> (Engine, Arc<dyn BackupSink>) {
-    let text = format!(
-        "[sink]\nkind = \"fs\"\npath = \"unused\"\n\n[[accounts]]\nname = \"local\"\nprefix = \"local\"\ndatabases = [{databases}]\n{extra}"
-    );
-    let config = Config::from_toml(&text, &dir.join("d1-backup.toml")).unwrap();
-    let sink: Arc<dyn BackupSink> = Arc::new(ObjectStoreSink::memory());
-    // No account id, no token, no secrets: local databases need none.
-    let secrets = Secrets::resolve(&config, Path::new("x"), |_| None).unwrap();
-    let engine = Engine::builder(config, secrets)
-        .sink(sink.clone())
-        .build()
-        .unwrap();
-    (engine, sink)
 }
 
 fn restore(sql: &[u8]) -> rusqlite::Connection {

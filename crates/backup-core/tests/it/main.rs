@@ -9,15 +9,23 @@
 )]
 
 mod config;
+#[cfg(feature = "sqlite")]
+mod corpus;
 mod heartbeat;
 mod lease;
 #[cfg(feature = "sqlite")]
 mod local;
 mod rerun;
+#[cfg(feature = "sqlite")]
+mod restore_backup;
 mod retention;
 mod run;
+#[cfg(feature = "testing")]
+mod simulated_d1;
 #[cfg(feature = "sqlite")]
 mod sqlite_dump;
 mod support;
 #[cfg(feature = "sqlite")]
 mod verify;
+#[cfg(feature = "testing")]
+mod vtab;

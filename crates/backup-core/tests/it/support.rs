@@ -8,7 +8,7 @@ use d1_backup_core::tokio_util::sync::CancellationToken;
 use d1_backup_core::{Config, Engine, RunOptions, RunReport, Secrets};
 use d1_export::testing::D1Simulator;
 use futures::TryStreamExt;
-use r2_sink::BackupSink;
+use r2_sink::{BackupSink, ObjectStoreSink};
 use sha2::{Digest, Sha256};
 
 pub const UCCA: &str = "e5a9830215a8d88961dc6c80a8c7442a";
@@ -118,4 +118,21 @@ pub async fn read(sink: &dyn BackupSink, key: &str) -> Vec<u8> {
 pub async fn keys(sink: &dyn BackupSink, prefix: &str) -> Vec<String> {
     let infos: Vec<r2_sink::ObjectInfo> = sink.list(prefix).try_collect().await.unwrap();
     infos.into_iter().map(|i| i.key).collect()
+}
+
+/// An engine over local databases only (no account, no token), writing to a memory sink.
+/// Paths in `databases` are relative to `dir`.
+pub fn local_engine(dir: &Path, databases: &str, extra: &str) -> (Engine, Arc<dyn BackupSink>) {
+    let text = format!(
+        "[sink]\nkind = \"fs\"\npath = \"unused\"\n\n[[accounts]]\nname = \"local\"\nprefix = \"local\"\ndatabases = [{databases}]\n{extra}"
+    );
+    let config = Config::from_toml(&text, &dir.join("d1-backup.toml")).unwrap();
+    let sink: Arc<dyn BackupSink> = Arc::new(ObjectStoreSink::memory());
+    // No account id, no token, no secrets: local databases need none.
+    let secrets = Secrets::resolve(&config, Path::new("x"), |_| None).unwrap();
+    let engine = Engine::builder(config, secrets)
+        .sink(sink.clone())
+        .build()
+        .unwrap();
+    (engine, sink)
 }

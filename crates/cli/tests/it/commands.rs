@@ -336,3 +336,61 @@ async fn completions_and_help_work_without_a_config() {
         );
     }
 }
+
+#[tokio::test]
+async fn run_verify_and_verify_against_live_prove_backups() {
+    let world = World::new("").await;
+    let out = world.run(&["run", "--verify", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for db in report["databases"].as_array().unwrap() {
+        assert_eq!(db["verified"], true, "{db}");
+    }
+    assert!(
+        text(&out.stderr).contains("verified"),
+        "{}",
+        text(&out.stderr)
+    );
+    let keys = world.keys().await;
+    let record = format!("d1/{}/ops-db.verification.json", today());
+    assert!(keys.contains(&record), "{keys:?}");
+
+    // Against the live databases (fixed dumps: no query API behind them) the comparison
+    // cannot run, and verify says so instead of passing.
+    let out = world
+        .run(&["verify", "--only", "ops-db", "--against-live", "--json"])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems = result["databases"][0]["problems"].to_string();
+    assert!(
+        problems.contains("cannot compare with the live database"),
+        "{problems}"
+    );
+    assert!(!text(&out.stderr).contains(TOKEN) && !text(&out.stdout).contains(TOKEN));
+
+    // `list` shows which backups were verified.
+    let out = world.run(&["list", "--json"]).await;
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let backups = listed["backups"].as_array().unwrap();
+    assert!(
+        backups
+            .iter()
+            .all(|b| b["verified"] == false || b["verified"] == true),
+        "{listed}"
+    );
+    let ops = backups.iter().find(|b| b["database"] == "ops-db").unwrap();
+    assert_eq!(
+        ops["verified"], false,
+        "the failed live comparison is recorded"
+    );
+    let engine = backups
+        .iter()
+        .find(|b| b["database"] == "engine-db")
+        .unwrap();
+    assert_eq!(engine["verified"], true);
+}
+
+fn today() -> String {
+    d1_backup_core::chrono::Utc::now().date_naive().to_string()
+}

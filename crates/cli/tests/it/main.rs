@@ -9,6 +9,7 @@
 )]
 
 mod commands;
+mod restore;
 mod run;
 mod snapshots;
 

@@ -18,6 +18,7 @@ async fn help_texts() {
         vec!["prune", "--help"],
         vec!["list", "--help"],
         vec!["verify", "--help"],
+        vec!["restore", "--help"],
         vec!["databases", "--help"],
         vec!["config", "check", "--help"],
         vec!["daemon", "--help"],

@@ -1,0 +1,555 @@
+//! Restoring a backup: into a SQLite file (atomically, checked against the manifest) and into
+//! D1 through the import API.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use d1_backup_core::chrono::NaiveDate;
+use d1_backup_core::tokio_util::sync::CancellationToken;
+use d1_backup_core::{
+    Config, Engine, Force, PlannedTarget, RestoreBackupError, RestoreReport, RestoreRequest,
+    RestoreTarget, RunOptions, Secrets, Status,
+};
+use futures::StreamExt;
+use r2_sink::{BackupSink, ObjectStoreSink, PutOptions};
+use rusqlite::types::Value;
+
+use crate::support::*;
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/databases")
+        .join(name)
+}
+
+fn day(d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, d).unwrap()
+}
+
+/// Every row of every table of the SQLite file at `path`, in a comparable order.
+fn rows(path: &Path) -> BTreeMap<String, Vec<String>> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut names = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .unwrap();
+    let names: Vec<String> = names
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut all = BTreeMap::new();
+    for name in names {
+        let mut select = conn.prepare(&format!("SELECT * FROM \"{name}\"")).unwrap();
+        let width = select.column_count();
+        let mut table: Vec<String> = select
+            .query_map([], |r| {
+                (0..width)
+                    .map(|i| r.get::<_, Value>(i))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .unwrap()
+            .map(|row| format!("{:?}", row.unwrap()))
+            .collect();
+        table.sort();
+        all.insert(name, table);
+    }
+    all
+}
+
+/// Local databases (copies of the examples in `dir`) backed up into a memory sink.
+struct Local {
+    dir: tempfile::TempDir,
+    engine: Engine,
+    sink: Arc<dyn BackupSink>,
+}
+
+impl Local {
+    fn new(accounts: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["shop.sqlite", "blog.sqlite"] {
+            std::fs::copy(example(name), dir.path().join(name)).unwrap();
+        }
+        let text = format!("[sink]\nkind = \"fs\"\npath = \"unused\"\n\n{accounts}");
+        let config = Config::from_toml(&text, &dir.path().join("d1-backup.toml")).unwrap();
+        let sink: Arc<dyn BackupSink> = Arc::new(ObjectStoreSink::memory());
+        let secrets = Secrets::resolve(&config, Path::new("x"), |_| None).unwrap();
+        let engine = Engine::builder(config, secrets)
+            .sink(sink.clone())
+            .build()
+            .unwrap();
+        Self { dir, engine, sink }
+    }
+
+    fn shop() -> Self {
+        Self::new(
+            "[[accounts]]\nname = \"local\"\nprefix = \"local\"\ndatabases = [{ name = \"shop\", sqlite = \"shop.sqlite\" }, { name = \"blog\", sqlite = \"blog.sqlite\", compression = \"zstd\" }]\n",
+        )
+    }
+
+    async fn backup(&self, date: NaiveDate) {
+        let report = run(&self.engine, RunOptions::new(date)).await;
+        assert!(
+            report.databases.iter().all(|d| d.status == Status::Ok),
+            "{report:#?}"
+        );
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn request(&self, database: &str, target: &Path) -> RestoreRequest {
+        RestoreRequest::new(
+            database.parse().unwrap(),
+            RestoreTarget::sqlite(target),
+            self.dir.path(),
+        )
+    }
+
+    async fn restore(&self, request: &RestoreRequest) -> Result<RestoreReport, RestoreBackupError> {
+        let plan = self.engine.restore_plan(request).await?;
+        self.engine
+            .restore_to_sqlite(&plan, &CancellationToken::new())
+            .await
+    }
+
+    /// Files in the directory whose name holds `.partial-`: none may ever be left behind.
+    fn partials(&self) -> Vec<String> {
+        std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".partial-"))
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn the_newest_backup_restores_into_sqlite_with_every_row() {
+    let local = Local::shop();
+    local.backup(day(29)).await;
+    // The database changes after the first backup: the newest backup has the new row.
+    let conn = rusqlite::Connection::open(local.path("shop.sqlite")).unwrap();
+    conn.execute_batch(
+        "INSERT INTO products (sku, title, price_cents) VALUES ('late', 'Late', 1);",
+    )
+    .unwrap();
+    drop(conn);
+    local.backup(day(30)).await;
+    let source = rows(&local.path("shop.sqlite"));
+
+    let target = local.path("restored.sqlite");
+    let request = local.request("shop", &target);
+    let plan = local.engine.restore_plan(&request).await.unwrap();
+    assert_eq!(plan.backup.date, day(30), "the newest complete backup");
+    assert_eq!(plan.backup.key, "local/2026-11-30/shop.sql");
+    assert!(plan.allowed(), "{:?}", plan.refusals);
+    assert!(matches!(
+        &plan.target,
+        PlannedTarget::Sqlite {
+            existing_bytes: None,
+            ..
+        }
+    ));
+    assert!(!target.exists(), "planning changes nothing");
+
+    let report = local
+        .engine
+        .restore_to_sqlite(&plan, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(rows(&target), source);
+    assert!(!report.replaced);
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    assert!(report.statements > 3);
+    let restored_rows: u64 = report.tables.values().sum();
+    let source_rows: usize = source.values().map(Vec::len).sum();
+    assert_eq!(restored_rows, source_rows as u64);
+    assert!(local.partials().is_empty());
+
+    // An older date restores that day's content; compressed dumps are decoded.
+    let older = local.path("older.sqlite");
+    let mut request = local.request("local/shop", &older);
+    request.date = Some(day(29));
+    local.restore(&request).await.unwrap();
+    assert_ne!(rows(&older), source, "the 29th predates the change");
+    let blog = local.path("blog-restored.sqlite");
+    let report = local.restore(&local.request("blog", &blog)).await.unwrap();
+    assert_eq!(rows(&blog), rows(&local.path("blog.sqlite")));
+    assert!(report.tables.contains_key("posts"));
+}
+
+#[tokio::test]
+async fn a_non_empty_file_is_replaced_only_with_force() {
+    let local = Local::shop();
+    local.backup(day(30)).await;
+    let target = local.path("existing.sqlite");
+    std::fs::write(&target, b"precious").unwrap();
+
+    let request = local.request("shop", &target);
+    let plan = local.engine.restore_plan(&request).await.unwrap();
+    assert!(!plan.allowed());
+    assert!(
+        plan.refusals[0].contains("not empty") && plan.refusals[0].contains("--force"),
+        "{:?}",
+        plan.refusals
+    );
+    let refused = local.restore(&request).await.err().unwrap();
+    assert!(
+        matches!(refused, RestoreBackupError::Refused(_)),
+        "{refused}"
+    );
+    assert!(refused.is_usage());
+    assert_eq!(std::fs::read(&target).unwrap(), b"precious");
+
+    // An empty file is not worth protecting.
+    let empty = local.path("empty.sqlite");
+    std::fs::write(&empty, b"").unwrap();
+    local.restore(&local.request("shop", &empty)).await.unwrap();
+
+    let mut forced = request.clone();
+    forced.force = Force::Yes;
+    let plan = local.engine.restore_plan(&forced).await.unwrap();
+    assert!(plan.allowed(), "{:?}", plan.refusals);
+    assert!(
+        plan.notes[0].contains("will be replaced"),
+        "{:?}",
+        plan.notes
+    );
+    let report = local.restore(&forced).await.unwrap();
+    assert!(report.replaced);
+    assert_eq!(rows(&target), rows(&local.path("shop.sqlite")));
+    assert!(local.partials().is_empty());
+
+    // A journal beside the file means a program may have it open: refused even with force.
+    std::fs::write(local.path("existing.sqlite-wal"), b"x").unwrap();
+    let plan = local.engine.restore_plan(&forced).await.unwrap();
+    assert!(
+        plan.refusals.iter().any(|r| r.contains("-wal")),
+        "{:?}",
+        plan.refusals
+    );
+}
+
+#[tokio::test]
+async fn an_altered_dump_fails_and_leaves_no_file() {
+    let local = Local::shop();
+    local.backup(day(30)).await;
+    let key = "local/2026-11-30/shop.sql";
+    let mut altered = read(local.sink.as_ref(), key).await;
+    let at = altered.len() - 5;
+    altered[at] ^= 0x01;
+    let body = futures::stream::iter([Ok(bytes::Bytes::from(altered))]).boxed();
+    local
+        .sink
+        .put_stream(key, body, PutOptions::default())
+        .await
+        .unwrap();
+
+    let target = local.path("restored.sqlite");
+    let error = local
+        .restore(&local.request("shop", &target))
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(error, RestoreBackupError::Integrity(_)), "{error}");
+    assert!(error.to_string().contains("sha256 mismatch"), "{error}");
+    assert!(!target.exists(), "no restored file after a failed check");
+    assert!(local.partials().is_empty());
+
+    // With --force over an existing file, that file is kept as it was.
+    std::fs::write(&target, b"keep me").unwrap();
+    let mut forced = local.request("shop", &target);
+    forced.force = Force::Yes;
+    assert!(local.restore(&forced).await.is_err());
+    assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
+    assert!(local.partials().is_empty());
+}
+
+#[tokio::test]
+async fn a_cancelled_restore_leaves_nothing() {
+    let local = Local::shop();
+    local.backup(day(30)).await;
+    let target = local.path("restored.sqlite");
+    let plan = local
+        .engine
+        .restore_plan(&local.request("shop", &target))
+        .await
+        .unwrap();
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let error = local
+        .engine
+        .restore_to_sqlite(&plan, &cancel)
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(error, RestoreBackupError::Cancelled(_)), "{error}");
+    assert!(!target.exists());
+    assert!(local.partials().is_empty());
+}
+
+#[tokio::test]
+async fn missing_backups_and_unclear_databases_are_clear_errors() {
+    let local = Local::new(
+        "[[accounts]]\nname = \"a\"\nprefix = \"a\"\ndatabases = [{ name = \"shop\", sqlite = \"shop.sqlite\" }]\n\n[[accounts]]\nname = \"b\"\nprefix = \"b\"\ndatabases = [{ name = \"shop\", sqlite = \"blog.sqlite\" }]\n",
+    );
+    let target = local.path("restored.sqlite");
+    let none = local
+        .engine
+        .restore_plan(&local.request("a/shop", &target))
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(none, RestoreBackupError::NotFound(_)), "{none}");
+    assert!(
+        none.to_string().contains("a/shop has no complete backup"),
+        "{none}"
+    );
+    local.backup(day(30)).await;
+    let mut dated = local.request("a/shop", &target);
+    dated.date = Some(day(12));
+    let error = local.engine.restore_plan(&dated).await.err().unwrap();
+    assert!(error.to_string().contains("dated 2026-11-12"), "{error}");
+
+    let ambiguous = local
+        .engine
+        .restore_plan(&local.request("shop", &target))
+        .await
+        .err()
+        .unwrap();
+    assert!(ambiguous.is_usage());
+    assert!(
+        ambiguous.to_string().contains("a/shop, b/shop")
+            && ambiguous.to_string().contains("ACCOUNT/NAME"),
+        "{ambiguous}"
+    );
+    let unknown = local
+        .engine
+        .restore_plan(&local.request("nope", &target))
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        unknown.is_usage()
+            && unknown
+                .to_string()
+                .contains("matches no configured database")
+    );
+
+    // The right one is taken when the account is named.
+    let b = local
+        .restore(&local.request("b/shop", &target))
+        .await
+        .unwrap();
+    assert!(b.tables.contains_key("posts"), "b/shop is the blog file");
+}
+
+/// Restores into D1: the simulator with real SQLite databases behind it.
+#[cfg(feature = "testing")]
+mod d1 {
+    use d1_backup_core::testing::SqliteD1;
+    use d1_backup_core::{Confirm, D1_MAX_STATEMENT_BYTES};
+    use d1_export::testing::D1Simulator;
+
+    use super::*;
+
+    const UNUSED_SINK: &str = "kind = \"fs\"\npath = \"/nonexistent-unused\"";
+
+    /// A backed database named `name` in the UCCA account, its SQLite file in `dir`.
+    fn backed(sim: &D1Simulator, dir: &Path, name: &str, sql: &str) -> (Arc<SqliteD1>, String) {
+        let db = Arc::new(SqliteD1::open(dir.join(format!("{name}.sqlite"))).unwrap());
+        db.with_connection(|c| c.execute_batch(sql)).unwrap();
+        let uuid = sim.add_backed_database(UCCA, name, db.clone());
+        (db, uuid)
+    }
+
+    /// An engine backing up `databases` of the UCCA account into a memory sink.
+    async fn backed_up(sim: &D1Simulator, databases: &str) -> Engine {
+        let sink: Arc<dyn BackupSink> = Arc::new(ObjectStoreSink::memory());
+        sim.add_database(RTO, "rto-ops-db", "PRAGMA defer_foreign_keys=TRUE;\n");
+        let text = config_text(sim, UNUSED_SINK, databases, r#""rto-ops-db""#);
+        let engine = engine(&text, Some(sink));
+        let report = run(&engine, RunOptions::new(date())).await;
+        assert!(
+            report.databases.iter().all(|d| d.status == Status::Ok),
+            "{report:#?}"
+        );
+        engine
+    }
+
+    fn request(database: &str, target: &str, scratch: &Path) -> RestoreRequest {
+        RestoreRequest::new(
+            database.parse().unwrap(),
+            RestoreTarget::d1(target, None),
+            scratch,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_backup_imports_into_d1_only_when_confirmed() {
+        let sim = simulator().await;
+        let dir = tempfile::tempdir().unwrap();
+        let (source, _) = backed(
+            &sim,
+            dir.path(),
+            "ops-db",
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);\n\
+             CREATE TABLE notes (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users(id), body TEXT);\n\
+             CREATE INDEX notes_by_user ON notes(user_id);\n\
+             INSERT INTO users VALUES (1, 'Zoë O''Brien'), (2, 'line1\nline2');\n\
+             INSERT INTO notes VALUES (1, 1, 'a;b'), (2, 2, NULL), (3, 1, x'00ff');",
+        );
+        let (target, target_uuid) = backed(&sim, dir.path(), "ops-db-restored", "");
+        let engine = backed_up(&sim, r#""ops-db""#).await;
+        let scratch = tempfile::tempdir().unwrap();
+
+        // Without confirmation: planned, refused, nothing imported.
+        let unconfirmed = request("ops-db", "ops-db-restored", scratch.path());
+        let plan = engine.restore_plan(&unconfirmed).await.unwrap();
+        let PlannedTarget::D1 {
+            uuid, num_tables, ..
+        } = &plan.target
+        else {
+            panic!("{plan:?}");
+        };
+        assert_eq!(uuid, &target_uuid, "found by name");
+        // The simulator reports a fixed table count; the plan passes it on and says what an
+        // import into a database with tables does.
+        assert!(num_tables.is_some());
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n.contains("already has") && n.contains("nothing is deleted first")),
+            "{:?}",
+            plan.notes
+        );
+        assert!(
+            plan.refusals[0].contains("serves no queries during the import")
+                && plan.refusals[0].contains("--yes"),
+            "{:?}",
+            plan.refusals
+        );
+        let refused = engine
+            .restore_to_d1(&plan, &CancellationToken::new())
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            matches!(refused, RestoreBackupError::Refused(_)),
+            "{refused}"
+        );
+        assert_eq!(sim.imports_done(&target_uuid), 0);
+
+        // Confirmed: the target's SQLite holds the same rows.
+        let mut confirmed = unconfirmed.clone();
+        confirmed.confirm = Confirm::Yes;
+        let plan = engine.restore_plan(&confirmed).await.unwrap();
+        assert!(plan.allowed(), "{:?}", plan.refusals);
+        let report = engine
+            .restore_to_d1(&plan, &CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!(sim.imports_done(&target_uuid), 1);
+        assert_eq!(rows(target.path()), rows(source.path()));
+        assert!(report.num_queries.is_some_and(|n| n > 0), "{report:?}");
+        assert!(report.final_bookmark.is_some(), "{report:?}");
+        assert_eq!(report.tables.get("notes"), Some(&3));
+        assert_eq!(report.stripped, 0);
+        assert_eq!(
+            std::fs::read_dir(scratch.path()).unwrap().count(),
+            0,
+            "the staged dump is removed"
+        );
+
+        // A second import into the now non-empty database: D1 refuses the CREATE TABLE of an
+        // existing name and leaves the database as it was.
+        let plan = engine.restore_plan(&confirmed).await.unwrap();
+        let failed = engine
+            .restore_to_d1(&plan, &CancellationToken::new())
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(failed, RestoreBackupError::Import(_)), "{failed}");
+        assert_eq!(rows(target.path()), rows(source.path()));
+    }
+
+    #[tokio::test]
+    async fn transaction_statements_are_stripped_and_long_ones_refused_before_upload() {
+        let sim = simulator().await;
+        let dir = tempfile::tempdir().unwrap();
+        sim.add_database(
+            UCCA,
+            "tx-db",
+            "PRAGMA defer_foreign_keys=TRUE;\nBEGIN TRANSACTION;\nCREATE TABLE t (a);\nINSERT INTO \"t\" VALUES(1);\nINSERT INTO \"t\" VALUES(2);\nCOMMIT;\n",
+        );
+        let long = "x".repeat(D1_MAX_STATEMENT_BYTES);
+        sim.add_database(
+            UCCA,
+            "big-db",
+            format!("PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE \"big\" (v TEXT);\nINSERT INTO \"big\" VALUES('{long}');\n"),
+        );
+        let (target, target_uuid) = backed(&sim, dir.path(), "target", "");
+        let engine = backed_up(
+            &sim,
+            r#"{ name = "tx-db", compression = "zstd" }, "big-db""#,
+        )
+        .await;
+        let scratch = tempfile::tempdir().unwrap();
+        let mut tx = request("tx-db", "target", scratch.path());
+        tx.confirm = Confirm::Yes;
+        let plan = engine.restore_plan(&tx).await.unwrap();
+        let report = engine
+            .restore_to_d1(&plan, &CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!((report.stripped, report.statements), (2, 4));
+        assert_eq!(report.tables.get("t"), Some(&2));
+        let count: i64 = target
+            .with_connection(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(count, 2);
+
+        let mut big = request("big-db", "target", scratch.path());
+        big.confirm = Confirm::Yes;
+        let plan = engine.restore_plan(&big).await.unwrap();
+        let before = sim.requests();
+        let error = engine
+            .restore_to_d1(&plan, &CancellationToken::new())
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            matches!(
+                &error,
+                RestoreBackupError::StatementTooLarge { line: 3, table: Some(t), .. } if t == "big"
+            ),
+            "{error}"
+        );
+        let message = error.to_string();
+        assert!(
+            message.contains("line 3") && message.contains("(table big)"),
+            "{message}"
+        );
+        assert_eq!(sim.requests(), before, "nothing was sent to D1");
+        // The same backup restores into SQLite, with a warning for D1.
+        let file = RestoreRequest::new(
+            "big-db".parse().unwrap(),
+            RestoreTarget::sqlite(dir.path().join("big.sqlite")),
+            scratch.path(),
+        );
+        let plan = engine.restore_plan(&file).await.unwrap();
+        let report = engine
+            .restore_to_sqlite(&plan, &CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!(report.tables.get("big"), Some(&1));
+        assert!(
+            report.warnings[0].contains("D1's 100000-byte limit"),
+            "{:?}",
+            report.warnings
+        );
+        assert_eq!(sim.imports_done(&target_uuid), 1, "only the first import");
+        assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
+    }
+}
