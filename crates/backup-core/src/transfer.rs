@@ -108,8 +108,13 @@ pub(crate) async fn run(
             // No real table: nothing to export, and the database is never blocked.
             Plan::PerTable(per_table) if per_table.tables.is_empty() => None,
             _ => {
-                exports += 1;
-                match export_once(request, &mut plan, exports, emit).await {
+                let started = std::sync::atomic::AtomicBool::new(false);
+                let outcome = export_once(request, &mut plan, exports + 1, &started, emit).await;
+                // Only an export the server accepted counts (a busy database refuses the start).
+                if started.load(std::sync::atomic::Ordering::Relaxed) {
+                    exports += 1;
+                }
+                match outcome {
                     Ok(export) => Some(export),
                     Err((reason, next)) => {
                         reasons.push(reason);
@@ -146,6 +151,7 @@ async fn export_once(
     request: &Request<'_>,
     plan: &mut Plan,
     attempt: u32,
+    started: &std::sync::atomic::AtomicBool,
     emit: &(dyn Fn(EventKind<'_>) + Sync),
 ) -> Result<CompletedExport, (String, Next)> {
     let mut options = export_options(request);
@@ -158,6 +164,9 @@ async fn export_once(
             request.database_id,
             &options,
             &|event| {
+                if matches!(event, d1_export::ExportEvent::Started { .. }) {
+                    started.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
                 emit(EventKind::Export(event));
             },
         )
@@ -166,6 +175,9 @@ async fn export_once(
         Ok(export) => return Ok(export),
         Err(error) => error,
     };
+    if error.kind() == D1ErrorKind::ExportInProgress {
+        return Err((busy_reason(request, &error), Next::Fail));
+    }
     let reason = format!("export failed: {}", error_chain(&error));
     if error.kind() == D1ErrorKind::VirtualTablesUnsupported && matches!(plan, Plan::Whole) {
         // The schema was not readable before, or a virtual table appeared since: read it now.
@@ -195,6 +207,25 @@ async fn export_once(
         Next::Fail
     };
     Err((reason, next))
+}
+
+/// Why a busy database was not exported, in the config's terms.
+fn busy_reason(request: &Request<'_>, error: &d1_export::Error) -> String {
+    let server = error
+        .server_message()
+        .map(|m| format!(" (D1: {m})"))
+        .unwrap_or_default();
+    match request.wait_if_busy {
+        Some(wait) => {
+            let minutes = wait.as_secs() / 60;
+            format!(
+                "another export or import kept running on the database{server} for the whole wait of {minutes} minute(s) ([run] wait_if_busy_minutes = {minutes}); back it up later, or raise wait_if_busy_minutes"
+            )
+        }
+        None => format!(
+            "D1 is already exporting or importing this database{server}; set [run] wait_if_busy_minutes to wait for it, or back it up later"
+        ),
+    }
 }
 
 async fn read_plan(request: &Request<'_>) -> Result<Plan, ReadError> {

@@ -256,13 +256,16 @@ pub(crate) fn check_import(state: &Value, database_id: &str) -> Result<()> {
         .get("error")
         .and_then(message_text)
         .unwrap_or_else(|| "no reason given".to_owned());
+    // The server quotes the failing statement, line breaks included: keep the message on one
+    // line.
+    let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
     let kind = match classify_text(&reason) {
         Some(ErrorKind::ExportInProgress) => ErrorKind::ExportInProgress,
         _ => ErrorKind::ImportFailed,
     };
     Err(Error::new(
         kind,
-        format!("importing into D1 database {database_id}: the import failed on the server: {reason}; the database is unchanged, fix the file and retry"),
+        format!("importing into D1 database {database_id}: the import failed on the server: {reason}; the database is unchanged (a failed import changes nothing)"),
     )
     .with_server_message(Some(reason)))
 }

@@ -210,15 +210,29 @@ fn log_import(database: &str, event: &ImportEvent, phase: &AtomicU8) {
 }
 
 /// Writes the dump to `path` as D1's import takes it: transaction statements removed, every
-/// statement checked against D1's limit. Runs on a blocking thread; the caller removes the
-/// file afterwards.
+/// statement checked against D1's limit, and every `CREATE TABLE` moved before the first row.
+/// D1 enforces foreign keys during an import, and a dump keeps the tables' creation order,
+/// in which a child table (and its rows) can come before its parent: its INSERTs would then
+/// fail with `no such table` (`defer_foreign_keys` defers the checks, not the tables). The
+/// `CREATE TABLE` statements are kept in memory (a schema is small), the rest goes to a second
+/// file that follows them. Runs on a blocking thread; the caller removes the file afterwards.
 fn stage_for_d1(reader: impl std::io::Read, path: &Path) -> Result<RestoreReport> {
+    let mut rest_path = path.as_os_str().to_owned();
+    rest_path.push(".rows");
+    let rest_path = std::path::PathBuf::from(rest_path);
+    let staged = stage_parts(reader, path, &rest_path);
+    let _ = std::fs::remove_file(&rest_path);
+    staged
+}
+
+fn stage_parts(reader: impl std::io::Read, path: &Path, rest_path: &Path) -> Result<RestoreReport> {
     let target_error = |source: std::io::Error| RestoreBackupError::Target {
         message: format!("cannot write the staged dump {}: {source}", path.display()),
         source,
     };
-    let file = std::fs::File::create(path).map_err(target_error)?;
+    let file = std::fs::File::create(rest_path).map_err(target_error)?;
     let mut out = std::io::BufWriter::new(file);
+    let mut tables: Vec<String> = Vec::new();
     let mut report = RestoreReport::default();
     let mut written = 0u64;
     let mut statements = DumpStatements::new(std::io::BufReader::new(reader)).without_transaction();
@@ -232,22 +246,71 @@ fn stage_for_d1(reader: impl std::io::Read, path: &Path) -> Result<RestoreReport
                 bytes: sql.len(),
             });
         }
-        if let Some(table) = table {
-            let rows = report.tables.entry(table).or_default();
-            if is_insert(&sql) {
+        if let Some(table) = &table {
+            let rows = report.tables.entry(table.clone()).or_default();
+            if is_insert(&sql) && !is_module_command(&sql, table) {
                 *rows += 1;
             }
         }
-        out.write_all(sql.as_bytes()).map_err(target_error)?;
-        out.write_all(b"\n").map_err(target_error)?;
         written += sql.len() as u64 + 1;
         report.statements += 1;
+        if is_create_table(&sql) {
+            tables.push(sql);
+            continue;
+        }
+        out.write_all(sql.as_bytes()).map_err(target_error)?;
+        out.write_all(b"\n").map_err(target_error)?;
     }
     report.stripped = statements.skipped();
-    let file = out.into_inner().map_err(|e| target_error(e.into_error()))?;
-    file.sync_all().map_err(target_error)?;
+    out.into_inner()
+        .map_err(|e| target_error(e.into_error()))?
+        .sync_all()
+        .map_err(target_error)?;
+    // The tables first, then everything else in dump order.
+    let mut staged = std::io::BufWriter::new(std::fs::File::create(path).map_err(target_error)?);
+    for sql in &tables {
+        staged.write_all(sql.as_bytes()).map_err(target_error)?;
+        staged.write_all(b"\n").map_err(target_error)?;
+    }
+    let mut rest = std::fs::File::open(rest_path).map_err(target_error)?;
+    std::io::copy(&mut rest, &mut staged).map_err(target_error)?;
+    staged
+        .into_inner()
+        .map_err(|e| target_error(e.into_error()))?
+        .sync_all()
+        .map_err(target_error)?;
     report.uploaded_bytes = Some(written);
     Ok(report)
+}
+
+/// `CREATE TABLE …` (not `CREATE VIRTUAL TABLE`: a virtual table is filled from tables whose
+/// rows come first, and stays where the dump put it).
+fn is_create_table(sql: &str) -> bool {
+    let mut words = sql.split_whitespace();
+    words
+        .next()
+        .is_some_and(|w| w.eq_ignore_ascii_case("CREATE"))
+        && words
+            .next()
+            .is_some_and(|w| w.eq_ignore_ascii_case("TABLE"))
+}
+
+/// An FTS command written as an INSERT (`INSERT INTO "t" ("t") VALUES('rebuild')`, or a
+/// setting `INSERT INTO "t" ("t",rank) VALUES('pgsz',…)`): its first column is the table's
+/// own name. Not a row.
+fn is_module_command(sql: &str, table: &str) -> bool {
+    let head: String = sql.chars().take(512).collect();
+    let Some(open) = head.find('(') else {
+        return false;
+    };
+    let columns = head[open + 1..].trim_start();
+    let quoted = format!("\"{}\"", table.replace('"', "\"\""));
+    [quoted.as_str(), table].iter().any(|name| {
+        columns.strip_prefix(name).is_some_and(|rest| {
+            let rest = rest.trim_start();
+            rest.starts_with(',') || rest.starts_with(')')
+        })
+    })
 }
 
 fn is_insert(sql: &str) -> bool {
@@ -315,5 +378,47 @@ mod tests {
         check("CREATE TABLE [x y](a);", Some("x y"));
         check("CREATE TABLE IF NOT EXISTS t2 (a);", Some("t2"));
         check("PRAGMA defer_foreign_keys=TRUE;", None);
+    }
+
+    #[test]
+    fn tables_come_first_and_module_commands_are_not_rows() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("staged.sql");
+        let dump = "PRAGMA defer_foreign_keys=TRUE;\n\
+                    CREATE TABLE child (id INTEGER PRIMARY KEY, p REFERENCES parent(id));\n\
+                    INSERT INTO \"child\" (\"id\",\"p\") VALUES(1,1);\n\
+                    CREATE TABLE IF NOT EXISTS \"parent\" (id INTEGER PRIMARY KEY);\n\
+                    INSERT INTO \"parent\" (\"id\") VALUES(1);\n\
+                    CREATE VIRTUAL TABLE f USING fts5(v, content='child');\n\
+                    INSERT INTO \"f\" (\"f\") VALUES('rebuild');\n\
+                    INSERT INTO \"f\" (\"f\",rank) VALUES('pgsz',8000);";
+        let report = stage_for_d1(dump.as_bytes(), &path).unwrap_or_else(|e| panic!("{e}"));
+        let staged = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+        let order: Vec<String> = staged
+            .lines()
+            .map(|l| l.chars().take(20).collect())
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "CREATE TABLE child (",
+                "CREATE TABLE IF NOT ",
+                "PRAGMA defer_foreign",
+                "INSERT INTO \"child\" ",
+                "INSERT INTO \"parent\"",
+                "CREATE VIRTUAL TABLE",
+                "INSERT INTO \"f\" (\"f\"",
+                "INSERT INTO \"f\" (\"f\"",
+            ]
+        );
+        assert_eq!(report.statements, 8);
+        assert_eq!(report.tables.get("child"), Some(&1));
+        assert_eq!(report.tables.get("parent"), Some(&1));
+        assert_eq!(
+            report.tables.get("f").copied().unwrap_or(0),
+            0,
+            "{report:?}"
+        );
+        assert!(!dir.path().join("staged.sql.rows").exists());
     }
 }

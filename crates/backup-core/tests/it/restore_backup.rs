@@ -474,6 +474,36 @@ mod d1 {
         assert_eq!(rows(target.path()), rows(source.path()));
     }
 
+    /// A child table created before its parent: the dump keeps that order, D1's import
+    /// enforces foreign keys, so the tables must all exist before the first row goes in.
+    #[tokio::test]
+    async fn a_child_table_created_before_its_parent_imports() {
+        let sim = simulator().await;
+        let dir = tempfile::tempdir().unwrap();
+        let (source, _) = backed(
+            &sim,
+            dir.path(),
+            "blog",
+            "CREATE TABLE comments (id INTEGER PRIMARY KEY, post_id INTEGER NOT NULL REFERENCES posts(id), body TEXT);\n\
+             CREATE TABLE posts (id INTEGER PRIMARY KEY, title TEXT);\n\
+             INSERT INTO posts VALUES (1, 'hello'), (2, 'again');\n\
+             INSERT INTO comments VALUES (1, 1, 'first'), (2, 2, 'second');",
+        );
+        let (target, target_uuid) = backed(&sim, dir.path(), "blog-restored", "");
+        let engine = backed_up(&sim, r#""blog""#).await;
+        let scratch = tempfile::tempdir().unwrap();
+        let mut confirmed = request("blog", "blog-restored", scratch.path());
+        confirmed.confirm = Confirm::Yes;
+        let plan = engine.restore_plan(&confirmed).await.unwrap();
+        let report = engine
+            .restore_to_d1(&plan, &CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!(sim.imports_done(&target_uuid), 1);
+        assert_eq!(rows(target.path()), rows(source.path()));
+        assert_eq!(report.tables.get("comments"), Some(&2));
+    }
+
     #[tokio::test]
     async fn transaction_statements_are_stripped_and_long_ones_refused_before_upload() {
         let sim = simulator().await;

@@ -9,6 +9,7 @@
 )]
 
 mod commands;
+mod faults;
 mod restore;
 mod run;
 mod snapshots;
