@@ -1,0 +1,4 @@
+CREATE TRIGGER tr AFTER INSERT ON later BEGIN SELECT 1; END;
+CREATE TABLE later(a);
+BEGIN;
+ROLLBACK; -- due to errors
