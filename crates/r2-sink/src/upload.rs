@@ -6,9 +6,9 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use object_store::path::Path;
-use object_store::{Attributes, MultipartUpload, ObjectStore, PutMultipartOptions};
+use object_store::{Attributes, MultipartUpload, ObjectStore, PutMultipartOptions, PutPayload};
 use sha2::{Digest, Sha256};
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinSet};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::MAX_PARTS;
@@ -98,6 +98,11 @@ impl StreamingPut<'_> {
             let payload = if let Some(payload) = next.take() {
                 payload
             } else {
+                // Parts already uploaded give their buffers back first, so a store that keeps
+                // up needs only a buffer or two, whatever the limit.
+                while let Some(done) = guard.tasks.try_join_next() {
+                    self.finished(done, source)?;
+                }
                 // The part about to be filled counts against the limit.
                 while guard.tasks.len() + 1 > self.max_in_flight {
                     self.join_one(guard, source).await?;
@@ -121,7 +126,7 @@ impl StreamingPut<'_> {
                 return Err(Error::new(ErrorKind::InvalidInput, message));
             }
             // The task keeps a handle on the part's buffer, to hand it back for reuse.
-            let part = guard.upload_mut()?.put_part(payload.clone().into());
+            let part = guard.upload_mut()?.put_part(sliced(&payload));
             guard.tasks.spawn(async move { (part.await, payload) });
         }
         while !guard.tasks.is_empty() {
@@ -135,21 +140,46 @@ impl StreamingPut<'_> {
         Ok(result.e_tag)
     }
 
-    /// Waits for one part upload to finish and surfaces its error; a finished part's buffer
-    /// goes back to `source` for the next part.
+    /// Waits for one part upload to finish and surfaces its error.
     async fn join_one(&self, guard: &mut AbortGuard, source: &mut Chunker) -> Result<()> {
         match guard.tasks.join_next().await {
             None => Ok(()),
-            Some(Ok((Ok(()), buffer))) => {
+            Some(done) => self.finished(done, source),
+        }
+    }
+
+    /// Surfaces a finished part upload's error; its buffer goes back to `source` for reuse.
+    fn finished(
+        &self,
+        done: std::result::Result<PartDone, JoinError>,
+        source: &mut Chunker,
+    ) -> Result<()> {
+        match done {
+            Ok((Ok(()), buffer)) => {
                 source.recycle(buffer);
                 Ok(())
             }
-            Some(Ok((Err(e), _))) => Err(Error::from_store(self.context(), e)),
-            Some(Err(join)) => {
-                Err(Error::new(ErrorKind::Permanent, self.context()).with_source(join))
-            }
+            Ok((Err(e), _)) => Err(Error::from_store(self.context(), e)),
+            Err(join) => Err(Error::new(ErrorKind::Permanent, self.context()).with_source(join)),
         }
     }
+}
+
+/// A finished part upload: its outcome, and the part's buffer.
+type PartDone = (object_store::Result<()>, Bytes);
+
+/// The size of the slices a part is handed to the store in. The filesystem store writes each
+/// slice with its own write(2), and Linux copies a large write out of a cold buffer two to
+/// three times slower than a series of 64 KiB writes (measured for issue 8: 1 GiB from a
+/// reused 16 MiB buffer in 1 MiB writes, 0.63–1.24 s; in 64 KiB writes, 0.34–0.37 s).
+const SLICE: usize = 64 * 1024;
+
+/// `part` as a payload of `SLICE`-sized slices of its buffer (no copy).
+fn sliced(part: &Bytes) -> PutPayload {
+    (0..part.len())
+        .step_by(SLICE)
+        .map(|at| part.slice(at..part.len().min(at + SLICE)))
+        .collect()
 }
 
 /// Owns an unfinished multipart upload and its part tasks; aborts the upload unless disarmed.
@@ -160,7 +190,7 @@ struct AbortGuard {
     /// The upload; `None` once completed or aborted.
     upload: Option<Box<dyn MultipartUpload>>,
     /// Part uploads in flight, each holding one part's bytes (returned when it finishes).
-    tasks: JoinSet<(object_store::Result<()>, Bytes)>,
+    tasks: JoinSet<PartDone>,
 }
 
 impl AbortGuard {
