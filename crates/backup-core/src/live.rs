@@ -26,25 +26,12 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::vtab::{Content, VirtualTable};
+
 /// The largest integer a double holds exactly (2^53); beyond it D1's export rounds.
 const EXACT_LIMIT: i64 = 1 << 53;
 /// Differences recorded per table; more are counted, not listed.
 const FINDINGS_PER_TABLE: usize = 20;
-/// Virtual-table shadow table suffixes (FTS3/4/5, R*Tree): their content is the module's.
-const SHADOW_SUFFIXES: &[&str] = &[
-    "_data",
-    "_idx",
-    "_content",
-    "_docsize",
-    "_config",
-    "_segments",
-    "_segdir",
-    "_stat",
-    "_node",
-    "_rowid",
-    "_parent",
-];
-
 /// Something SQL can be read from: a SQLite file or a D1 database.
 #[async_trait::async_trait]
 pub(crate) trait SqlSource: Send + Sync {
@@ -392,20 +379,19 @@ async fn shapes(source: &dyn SqlSource) -> Result<Vec<TableShape>, String> {
             Some((name, sql))
         })
         .collect();
-    let virtual_tables: Vec<&str> = all
+    let virtual_tables: Vec<(&str, VirtualTable)> = all
         .iter()
-        .filter(|(_, sql)| is_virtual(sql))
-        .map(|(n, _)| n.as_str())
+        .filter_map(|(n, sql)| Some((n.as_str(), VirtualTable::parse(sql)?)))
         .collect();
     let mut shapes = Vec::new();
     for (name, sql) in &all {
         let skipped = name.starts_with("_cf_")
             || (name.starts_with("sqlite_") && name != "sqlite_sequence")
-            || virtual_tables.iter().any(|v| {
-                name.strip_prefix(v)
-                    .is_some_and(|rest| SHADOW_SUFFIXES.contains(&rest))
-            });
-        if skipped || (is_virtual(sql) && !readable_virtual(sql)) {
+            || virtual_tables.iter().any(|(v, vt)| vt.is_shadow(v, name));
+        // A virtual table is compared only where it holds its own content (FTS without
+        // `content=`); an external-content one reads its content table, compared already.
+        let readable = VirtualTable::parse(sql).is_none_or(|vt| vt.content == Content::Own);
+        if skipped || !readable {
             continue;
         }
         let info = source
@@ -446,28 +432,6 @@ async fn shapes(source: &dyn SqlSource) -> Result<Vec<TableShape>, String> {
         });
     }
     Ok(shapes)
-}
-
-fn is_virtual(sql: &str) -> bool {
-    let words: Vec<String> = sql
-        .split_whitespace()
-        .take(3)
-        .map(str::to_ascii_uppercase)
-        .collect();
-    words == ["CREATE", "VIRTUAL", "TABLE"]
-}
-
-/// FTS tables keep their own content unless `content=` names another table (or none).
-fn readable_virtual(sql: &str) -> bool {
-    let lower = sql.to_ascii_lowercase();
-    let fts = ["using fts5", "using fts4", "using fts3"].iter().any(|m| {
-        lower
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .contains(m)
-    });
-    fts && !lower.replace(' ', "").contains("content=")
 }
 
 fn is_without_rowid(sql: &str) -> bool {
@@ -885,15 +849,6 @@ mod tests {
 
     #[test]
     fn shapes_of_schema_text() {
-        assert!(is_virtual("CREATE VIRTUAL TABLE t USING fts5(a)"));
-        assert!(!is_virtual("CREATE TABLE t (a)"));
-        assert!(readable_virtual("CREATE VIRTUAL TABLE t USING fts5(a, b)"));
-        assert!(!readable_virtual(
-            "CREATE VIRTUAL TABLE t USING fts5(a, content='articles', content_rowid='id')"
-        ));
-        assert!(!readable_virtual(
-            "CREATE VIRTUAL TABLE t USING rtree(id, a, b)"
-        ));
         assert!(is_without_rowid(
             "CREATE TABLE t (a PRIMARY KEY) WITHOUT ROWID"
         ));

@@ -70,14 +70,17 @@ pub(crate) fn decide(
     candidates: &[Candidate],
     today: NaiveDate,
 ) -> BTreeMap<NaiveDate, (Action, String)> {
-    let complete: Vec<NaiveDate> = {
+    // Newest first; `good` leaves out backups a verification showed defective.
+    let newest_dates = |keep: &dyn Fn(&Candidate) -> bool| -> Vec<NaiveDate> {
         let set: BTreeSet<NaiveDate> = candidates
             .iter()
-            .filter(|c| c.complete)
+            .filter(|c| keep(c))
             .map(|c| c.date)
             .collect();
-        set.into_iter().rev().collect() // newest first
+        set.into_iter().rev().collect()
     };
+    let complete = newest_dates(&|c| c.complete);
+    let good = newest_dates(&|c| c.complete && !c.verification_failed);
     let newest = |n: u32| {
         complete
             .iter()
@@ -85,19 +88,11 @@ pub(crate) fn decide(
             .copied()
             .collect::<BTreeSet<_>>()
     };
-    let min_keep: BTreeSet<NaiveDate> = {
-        let bad: BTreeSet<NaiveDate> = candidates
-            .iter()
-            .filter(|c| c.verification_failed)
-            .map(|c| c.date)
-            .collect();
-        complete
-            .iter()
-            .filter(|d| !bad.contains(d))
-            .take(policy.min_keep as usize)
-            .copied()
-            .collect()
-    };
+    let min_keep: BTreeSet<NaiveDate> = good
+        .iter()
+        .take(policy.min_keep as usize)
+        .copied()
+        .collect();
     let daily = newest(policy.keep_daily);
     let weekly = newest_per_period(&complete, policy.keep_weekly, |d| {
         let w = d.iso_week();
