@@ -8,7 +8,7 @@ use r2_sink::BackupSink;
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::run::SharedSink;
+use crate::sinks::SharedSink;
 use crate::secrets::Secrets;
 use crate::sinks;
 
@@ -130,9 +130,8 @@ impl EngineBuilder {
             let token = self
                 .secrets
                 .get(token_env)
-                .ok_or_else(|| Error::MissingSecret {
-                    field: format!("accounts[{i}].token_env"),
-                    var: token_env.to_owned(),
+                .ok_or_else(|| {
+                    sinks::missing_secret(&format!("accounts[{i}].token_env"), token_env)
                 })?;
             let mut builder =
                 D1Client::builder(ApiToken::from(token.to_owned())).user_agent(user_agent.clone());
@@ -142,9 +141,11 @@ impl EngineBuilder {
             if let Some(requests) = self.config.cloudflare.requests_per_five_minutes {
                 builder = builder.rate_limit(RateLimit::per_five_minutes(requests));
             }
-            let client = builder.build().map_err(|source| Error::Client {
-                account: account.name.clone(),
-                source: Box::new(source),
+            let client = builder.build().map_err(|source| {
+                Error::from(source).context(format_args!(
+                    "cannot set up the D1 API client for account {}",
+                    account.name
+                ))
             })?;
             by_token.insert(token_env, client.clone());
             clients.push(Some(client));

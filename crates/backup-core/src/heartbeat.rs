@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::engine::Engine;
 use crate::prune::PruneReport;
 use crate::report::{RunReport, Status};
-use crate::run::error_chain;
+use crate::error::error_chain;
 
 /// The heartbeat record format version.
 pub const HEARTBEAT_VERSION: u32 = 1;

@@ -11,7 +11,7 @@ use crate::engine::Engine;
 use crate::error::Error;
 use crate::layout::LayoutKey;
 use crate::plan::{self, Selector};
-use crate::run::error_chain;
+use crate::error::error_chain;
 
 /// One backup found in the sink.
 #[derive(Debug, Clone, Serialize)]
@@ -84,7 +84,7 @@ pub struct Check {
 impl Engine {
     /// Every backup of the selected databases, complete or not, by account, database, date.
     pub async fn list_backups(&self, only: &[Selector]) -> Result<Vec<BackupListing>, Error> {
-        let targets = plan::select(self.config(), only).map_err(Error::Selection)?;
+        let targets = plan::select(self.config(), only)?;
         let wanted = plan::names_by_account(&targets);
         let mut listings = Vec::new();
         for (index, databases) in wanted {
@@ -92,7 +92,7 @@ impl Engine {
             let found = self
                 .find_backups(account, &databases)
                 .await
-                .map_err(Error::Storage)?;
+                .map_err(|e| Error::new(crate::error::ErrorKind::Storage, e))?;
             for f in found {
                 let dump = match &f.complete {
                     Some(m) => f.keys.iter().find(|(k, _, _)| *k == m.dump.key),
@@ -228,7 +228,7 @@ impl Engine {
             Err(error) => checks.push(Check {
                 what: "local databases".to_owned(),
                 ok: false,
-                detail: error,
+                detail: error.chain(),
             }),
         }
         checks.push(self.probe_sink().await);

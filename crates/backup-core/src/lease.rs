@@ -17,7 +17,7 @@ use r2_sink::{BackupSink, PutOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::existing;
-use crate::run::error_chain;
+use crate::error::error_chain;
 
 /// The content of one lease generation.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -58,6 +58,7 @@ mod lease;
 mod live;
 mod local;
 mod manifest;
+mod options;
 mod plan;
 mod progress;
 mod prune;
@@ -92,7 +93,7 @@ pub use config::{
     RetentionConfig, RunConfig, SinkConfig, SinkKind, VerifyMode,
 };
 pub use engine::{Engine, EngineBuilder};
-pub use error::{ConfigError, Error, Problem};
+pub use error::{ConfigError, Error, ErrorKind, Problem, Result};
 pub use heartbeat::{HEARTBEAT_VERSION, Heartbeat, HeartbeatDatabase, HeartbeatOutcome, Totals};
 pub use inspect::{AccountDatabases, BackupListing, Check, RemoteDatabase};
 pub use layout::{
@@ -118,7 +119,7 @@ pub use restore_backup::{
     RestoreRequest, RestoreSource, RestoreTarget,
 };
 pub use retention::{Action, RetentionPolicy};
-pub use run::{Force, RunOptions};
+pub use options::{Force, RunOptions};
 pub use schedule::{DaemonEvent, Schedule};
 pub use secrets::Secrets;
 #[cfg(feature = "sqlite")]

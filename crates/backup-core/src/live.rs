@@ -110,7 +110,7 @@ impl SqlSource for D1Source<'_> {
             .client
             .raw(self.account_id, self.database_id, sql, &params)
             .await
-            .map_err(|e| crate::run::error_chain(&e))?;
+            .map_err(|e| crate::error::error_chain(&e))?;
         Ok(results
             .into_iter()
             .next()

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::Compression;
+use crate::error::{Error, ErrorKind};
 use crate::progress::EventKind;
-use crate::run::SharedSink;
+use crate::sinks::SharedSink;
 use crate::store::{self, Put};
 use crate::transfer::{Failure, Transferred};
 use crate::wrangler::{self, D1_NAMESPACE};
@@ -15,7 +16,7 @@ use crate::wrangler::{self, D1_NAMESPACE};
 /// `miniflare-D1DatabaseObject` folder), as `(name, path)` sorted by name. A database is named
 /// after its `database_name` when the project's wrangler config declares its id, else after
 /// its file name (see `crate::wrangler`).
-pub(crate) fn wrangler_databases(state: &Path) -> Result<Vec<(String, PathBuf)>, String> {
+pub(crate) fn wrangler_databases(state: &Path) -> Result<Vec<(String, PathBuf)>, Error> {
     let nested = state.join(D1_NAMESPACE);
     let folder = if nested.is_dir() {
         nested
@@ -23,16 +24,19 @@ pub(crate) fn wrangler_databases(state: &Path) -> Result<Vec<(String, PathBuf)>,
         state.to_path_buf()
     };
     let entries = std::fs::read_dir(&folder).map_err(|e| {
-        format!(
-            "cannot read the wrangler state directory {}: {e}; point wrangler_state at .wrangler/state/v3/d1 of a project that ran `wrangler d1 ... --local`",
-            folder.display()
+        Error::local_io(
+            format!(
+                "cannot read the wrangler state directory {}; point wrangler_state at .wrangler/state/v3/d1 of a project that ran `wrangler d1 ... --local`",
+                folder.display()
+            ),
+            e,
         )
     })?;
     let declared = wrangler::declared_names(state);
     let mut found = Vec::new();
     for entry in entries {
         let path = entry
-            .map_err(|e| format!("cannot read {}: {e}", folder.display()))?
+            .map_err(|e| Error::local_io(format!("cannot read {}", folder.display()), e))?
             .path();
         let is_sqlite = path.extension().is_some_and(|e| e == "sqlite");
         let stem = file_stem(&path);
@@ -71,11 +75,7 @@ pub(crate) async fn transfer(
     part_size: Option<u64>,
     emit: &(dyn Fn(EventKind<'_>) + Sync),
 ) -> Result<Transferred, Failure> {
-    let fail = |message: String| Failure {
-        message,
-        exports: 0,
-        bookmark: None,
-    };
+    let fail = |message: String| Failure::new(Error::new(ErrorKind::LocalIo, message));
     emit(EventKind::DownloadStarted {
         content_length: None,
     });
@@ -108,7 +108,7 @@ pub(crate) async fn transfer(
         (_, Err(error)) => Err(fail(error)),
         (Err(error), Ok(_)) => Err(fail(format!(
             "upload to {key} failed: {}",
-            crate::run::error_chain(&error)
+            crate::error::error_chain(&error)
         ))),
     }
 }
@@ -147,7 +147,7 @@ mod imp {
                 buf: Vec::with_capacity(CHUNK),
             };
             let result = dump_sqlite(&path, &SqliteDumpOptions::default(), &mut out)
-                .map_err(|e| crate::run::error_chain(&e))
+                .map_err(|e| crate::error::error_chain(&e))
                 .and_then(|_| out.flush().map_err(|e| e.to_string()))
                 .and_then(|()| virtual_tables(&path));
             if let Err(message) = &result {

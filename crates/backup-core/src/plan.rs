@@ -12,6 +12,7 @@ use std::str::FromStr;
 use d1_export::D1Client;
 
 use crate::config::{AccountConfig, Config, DatabaseEntry};
+use crate::error::{Error, ErrorKind};
 
 /// A `--only` selector: `name` (in any account) or `account/name`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +67,7 @@ pub(crate) struct Target<'c> {
 
 /// Every database of every account, in configuration order: the listed ones, then those found
 /// in the account's wrangler state directory (by name; a listed name wins).
-pub(crate) fn all_targets(config: &Config) -> Result<Vec<Target<'_>>, String> {
+pub(crate) fn all_targets(config: &Config) -> Result<Vec<Target<'_>>, Error> {
     let mut targets = Vec::new();
     for (account_index, account) in config.accounts.iter().enumerate() {
         for entry in &account.databases {
@@ -96,7 +97,7 @@ pub(crate) fn all_targets(config: &Config) -> Result<Vec<Target<'_>>, String> {
 /// Selects the databases matching `only` (all when empty), in configuration order.
 ///
 /// Every selector must match something, so a typo is an error instead of a silent no-op.
-pub(crate) fn select<'c>(config: &'c Config, only: &[Selector]) -> Result<Vec<Target<'c>>, String> {
+pub(crate) fn select<'c>(config: &'c Config, only: &[Selector]) -> Result<Vec<Target<'c>>, Error> {
     let all = all_targets(config)?;
     if let Some(unmatched) = only
         .iter()
@@ -106,9 +107,12 @@ pub(crate) fn select<'c>(config: &'c Config, only: &[Selector]) -> Result<Vec<Ta
             .iter()
             .map(|t| format!("{}/{}", t.account.name, t.entry.name))
             .collect();
-        return Err(format!(
-            "--only {unmatched} matches no configured database; configured: {}",
-            known.join(", ")
+        return Err(Error::new(
+            ErrorKind::NotConfigured,
+            format!(
+                "the selector {unmatched} matches no configured database; configured: {}",
+                known.join(", ")
+            ),
         ));
     }
     Ok(all
@@ -130,13 +134,13 @@ pub(crate) fn names_by_account<'t>(targets: &'t [Target<'_>]) -> BTreeMap<usize,
 }
 
 /// The uuid of each selected database, or why it has none.
-pub(crate) type Resolved = HashMap<(usize, String), Result<String, String>>;
+pub(crate) type Resolved = HashMap<(usize, String), Result<String, Error>>;
 
 /// Resolves names to uuids: configured ids as given, others through one list call per account.
 /// Local databases need no id (they resolve to an empty one).
 pub(crate) async fn resolve(targets: &[Target<'_>], clients: &[Option<D1Client>]) -> Resolved {
     let mut resolved = Resolved::new();
-    let mut listings: HashMap<usize, Result<HashMap<String, String>, String>> = HashMap::new();
+    let mut listings: HashMap<usize, Result<HashMap<String, String>, Error>> = HashMap::new();
     for target in targets {
         let slot = (target.account_index, target.entry.name.clone());
         if target.entry.sqlite.is_some() {
@@ -150,9 +154,12 @@ pub(crate) async fn resolve(targets: &[Target<'_>], clients: &[Option<D1Client>]
         let Some(client) = &clients[target.account_index] else {
             resolved.insert(
                 slot,
-                Err(format!(
-                    "account {} has no API token configured",
-                    target.account.name
+                Err(Error::new(
+                    ErrorKind::Config,
+                    format!(
+                        "account {} has no API token configured",
+                        target.account.name
+                    ),
                 )),
             );
             continue;
@@ -164,10 +171,10 @@ pub(crate) async fn resolve(targets: &[Target<'_>], clients: &[Option<D1Client>]
         }
         let outcome = match &listings[&target.account_index] {
             Ok(names) => names.get(&target.entry.name).cloned().ok_or_else(|| {
-                format!(
-                    "database {:?} does not exist in account {} ({}); check the name, or run `d1-backup databases` to see what the token can access",
+                Error::new(ErrorKind::NotFound, format!(
+                    "database {:?} does not exist in account {} ({}); check the name against the databases its token can list",
                     target.entry.name, target.account.name, target.account.account_id_or_empty()
-                )
+                ))
             }),
             Err(error) => Err(error.clone()),
         };
@@ -179,15 +186,14 @@ pub(crate) async fn resolve(targets: &[Target<'_>], clients: &[Option<D1Client>]
 async fn list(
     account: &AccountConfig,
     client: &D1Client,
-) -> Result<HashMap<String, String>, String> {
+) -> Result<HashMap<String, String>, Error> {
     match client.list_databases(account.account_id_or_empty()).await {
         Ok(databases) => Ok(databases.into_iter().map(|d| (d.name, d.uuid)).collect()),
-        Err(error) => Err(format!(
-            "cannot list the databases of account {} ({}): {}",
+        Err(error) => Err(Error::from(error).context(format_args!(
+            "cannot list the databases of account {} ({})",
             account.name,
             account.account_id_or_empty(),
-            crate::run::error_chain(&error)
-        )),
+        ))),
     }
 }
 

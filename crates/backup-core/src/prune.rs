@@ -18,7 +18,8 @@ use crate::layout::{self, LayoutKey};
 use crate::plan::{self, Selector};
 use crate::report::{RunReport, Status};
 use crate::retention::{self, Action, Candidate, RetentionPolicy};
-use crate::{existing, run::error_chain};
+use crate::error::error_chain;
+use crate::existing;
 
 /// Whether a prune deletes or only reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -105,7 +106,7 @@ pub struct PruneDecision {
 impl Engine {
     /// Applies retention to the selected databases, standalone (`d1-backup prune`).
     pub async fn prune(&self, options: &PruneOptions) -> Result<PruneReport, Error> {
-        let targets = plan::select(self.config(), &options.only).map_err(Error::Selection)?;
+        let targets = plan::select(self.config(), &options.only)?;
         let wanted = plan::names_by_account(&targets);
         Ok(self
             .prune_databases(&wanted, options.today, options.mode)

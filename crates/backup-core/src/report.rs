@@ -4,6 +4,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
+use crate::error::{Error, ErrorKind};
+
 /// The outcome of one run.
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
@@ -77,8 +79,17 @@ pub struct DatabaseReport {
     pub bytes: Option<u64>,
     /// Lower-case hex SHA-256 of the stored object; null unless `ok`.
     pub sha256: Option<String>,
-    /// Why the backup failed; null unless `failed`.
+    /// Why the backup failed (the message with its causes); null unless `failed`.
     pub error: Option<String>,
+    /// What kind of failure it was, as a stable snake_case word ([`ErrorKind::as_str`]); null
+    /// unless `failed`.
+    pub error_kind: Option<ErrorKind>,
+    /// Whether running again without any change may succeed ([`Error::is_retryable`]); null
+    /// unless `failed`.
+    pub retryable: Option<bool>,
+    /// The typed error behind `error`, for callers that match on it (not in the JSON).
+    #[serde(skip)]
+    pub cause: Option<Error>,
     /// Why the database was skipped; null unless `skipped`.
     pub reason: Option<String>,
     /// What went wrong on the way to success (a refused signed URL, a cancelled export that
@@ -102,6 +113,15 @@ pub struct DatabaseReport {
 }
 
 impl DatabaseReport {
+    /// Marks the entry `failed` with `error`.
+    pub(crate) fn fail(&mut self, error: Error) {
+        self.status = Status::Failed;
+        self.error = Some(error.chain());
+        self.error_kind = Some(error.kind());
+        self.retryable = Some(error.is_retryable());
+        self.cause = Some(error);
+    }
+
     /// A `failed` entry with nothing done yet; the run fills it in.
     pub(crate) fn new(account: &crate::config::AccountConfig, name: &str, key: String) -> Self {
         Self {
@@ -112,6 +132,9 @@ impl DatabaseReport {
             bytes: None,
             sha256: None,
             error: None,
+            error_kind: None,
+            retryable: None,
+            cause: None,
             reason: None,
             notes: Vec::new(),
             account_id: account.account_id.clone(),

@@ -30,7 +30,8 @@ use crate::engine::Engine;
 use crate::error::Error;
 use crate::manifest::Manifest;
 use crate::plan::{self, Selector};
-use crate::run::{Force, error_chain};
+use crate::error::error_chain;
+use crate::options::Force;
 
 pub use error::RestoreBackupError;
 
@@ -274,7 +275,7 @@ impl Engine {
 
     /// The one configured database `selector` names: its account and name.
     fn restore_selection(&self, selector: &Selector) -> Result<(&AccountConfig, String)> {
-        let all = plan::all_targets(self.config()).map_err(RestoreBackupError::Usage)?;
+        let all = plan::all_targets(self.config())?;
         let matching: Vec<_> = all
             .iter()
             .filter(|t| selector.matches(t.account, &t.entry))
@@ -302,7 +303,7 @@ impl Engine {
         let found = self
             .find_backups(account, &[name])
             .await
-            .map_err(|e| RestoreBackupError::Engine(Error::Storage(e)))?;
+            .map_err(|e| RestoreBackupError::Engine(Error::new(crate::error::ErrorKind::Storage, e)))?;
         let newest = found
             .into_iter()
             .filter(|f| date.is_none_or(|d| f.date == d))

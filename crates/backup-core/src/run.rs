@@ -1,10 +1,9 @@
 //! A backup run: every selected database exported and streamed into the sink, concurrently
 //! within limits, each independent of the others.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{NaiveDate, Utc};
+use chrono::Utc;
 use futures::future::join_all;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -19,73 +18,13 @@ use crate::local;
 use crate::manifest::{
     self, MANIFEST_KIND, MANIFEST_VERSION, Manifest, ManifestDatabase, ManifestDump,
 };
-use crate::plan::{self, Resolved, Selector, Target};
+use crate::options::{Force, RunOptions};
+use crate::plan::{self, Resolved, Target};
 use crate::progress::{EventKind, Progress, ProgressEvent};
 use crate::report::{DatabaseReport, RunReport, Status};
 use crate::transfer;
-use crate::{Error, layout};
-
-/// What a run covers.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct RunOptions {
-    /// The date folder to write (the caller's "today" in UTC, or an override).
-    pub date: NaiveDate,
-    /// Databases to back up; empty means all configured ones.
-    pub only: Vec<Selector>,
-    /// Whether databases already backed up for `date` are backed up again.
-    pub force: Force,
-    /// Verify each database backed up by this run (restore, checks, record) before retention
-    /// and the heartbeat; a backup that does not verify makes its database `failed`.
-    #[cfg(feature = "sqlite")]
-    pub verify: Option<crate::verify::VerifyOptions>,
-}
-
-/// Whether a run backs up again what is already backed up for its date.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Force {
-    /// Skip databases with a complete backup for the date (status `skipped`, no export).
-    #[default]
-    No,
-    /// Export again; the new dump replaces the old one only once it is complete.
-    Yes,
-}
-
-impl RunOptions {
-    /// A run of every configured database into the folder for `date`.
-    pub fn new(date: NaiveDate) -> Self {
-        Self {
-            date,
-            only: Vec::new(),
-            force: Force::No,
-            #[cfg(feature = "sqlite")]
-            verify: None,
-        }
-    }
-
-    /// Verifies what the run backs up (`date` and `only` of `options` are ignored: the run's
-    /// own date and databases are verified).
-    #[cfg(feature = "sqlite")]
-    #[must_use]
-    pub fn verify(mut self, options: crate::verify::VerifyOptions) -> Self {
-        self.verify = Some(options);
-        self
-    }
-
-    /// Restricts the run to the databases matching `selectors`.
-    #[must_use]
-    pub fn only(mut self, selectors: impl IntoIterator<Item = Selector>) -> Self {
-        self.only = selectors.into_iter().collect();
-        self
-    }
-
-    /// Sets whether complete backups for the date are made again.
-    #[must_use]
-    pub fn force(mut self, force: Force) -> Self {
-        self.force = force;
-        self
-    }
-}
+use crate::error::{Error, ErrorKind};
+use crate::layout;
 
 impl Engine {
     /// Backs up the selected databases.
@@ -102,7 +41,7 @@ impl Engine {
         cancel: &CancellationToken,
     ) -> Result<RunReport, Error> {
         let started_at = Utc::now();
-        let targets = plan::select(self.config(), &options.only).map_err(Error::Selection)?;
+        let targets = plan::select(self.config(), &options.only)?;
         let resolved = tokio::select! {
             resolved = plan::resolve(&targets, self.clients()) => resolved,
             () = cancel.cancelled() => Resolved::new(),
@@ -173,7 +112,7 @@ impl Engine {
         let database_id = match resolved.get(&(target.account_index, target.entry.name.clone())) {
             Some(Ok(id)) => id.clone(),
             Some(Err(error)) => return fail(report, error.clone(), &emit),
-            None => return fail(report, CANCELLED.to_owned(), &emit),
+            None => return fail(report, Error::cancelled(), &emit),
         };
         // Local databases have no D1 id (they resolve to an empty one).
         report.database_id = Some(database_id.clone()).filter(|id| !id.is_empty());
@@ -211,7 +150,7 @@ impl Engine {
             () = cancel.cancelled() => None,
         };
         let Some(_permits) = permits else {
-            return fail(report, CANCELLED.to_owned(), &emit);
+            return fail(report, Error::cancelled(), &emit);
         };
         let lease = match lease::acquire(
             self.sink().as_ref(),
@@ -223,7 +162,13 @@ impl Engine {
         {
             Ok(Acquire::Held(lease)) => lease,
             Ok(Acquire::Busy(reason)) => return skipped(report, reason, &emit),
-            Err(error) => return fail(report, format!("cannot take the lease: {error}"), &emit),
+            Err(error) => {
+                return fail(
+                    report,
+                    Error::new(ErrorKind::Storage, format!("cannot take the lease: {error}")),
+                    &emit,
+                );
+            }
         };
         self.leased(
             target,
@@ -287,7 +232,7 @@ impl Engine {
             existing::write_manifest(self.sink().as_ref(), &account.prefix, &manifest)
                 .await
                 .map_err(|error| transfer::Failure {
-                    message: format!("the dump was stored but {error}; it does not count as a backup until a run completes it"),
+                    error: Error::new(ErrorKind::Storage, format!("the dump was stored but {error}; it does not count as a backup until a run completes it")),
                     exports: done.exports,
                     bookmark: done.bookmark.clone(),
                 })?;
@@ -295,8 +240,8 @@ impl Engine {
         };
         let outcome = tokio::select! {
             outcome = work => outcome,
-            lost = lease.keep_alive() => Err(transfer::Failure { message: lost, exports: 0, bookmark: None }),
-            () = cancel.cancelled() => Err(transfer::Failure::cancelled()),
+            lost = lease.keep_alive() => Err(transfer::Failure::new(Error::new(ErrorKind::Busy, lost))),
+            () = cancel.cancelled() => Err(transfer::Failure::new(Error::cancelled())),
         };
         lease.release().await;
         report.finished_at = Some(Utc::now());
@@ -317,7 +262,7 @@ impl Engine {
             Err(failure) => {
                 report.exports = failure.exports;
                 report.bookmark.clone_from(&failure.bookmark);
-                fail(report, failure.message, emit)
+                fail(report, failure.error, emit)
             }
         }
     }
@@ -365,11 +310,10 @@ impl Engine {
                 };
                 transfer::run(&request, emit).await
             }
-            (None, None) => Err(transfer::Failure {
-                message: format!("account {} has no API token configured", account.name),
-                exports: 0,
-                bookmark: None,
-            }),
+            (None, None) => Err(transfer::Failure::new(Error::new(
+                ErrorKind::Config,
+                format!("account {} has no API token configured", account.name),
+            ))),
         }
     }
 }
@@ -470,13 +414,12 @@ fn skip(
     skipped(report, reason, emit)
 }
 
-pub(crate) const CANCELLED: &str =
-    "cancelled before the backup completed; nothing was written at the key";
 
-fn fail(mut report: DatabaseReport, error: String, emit: &dyn Fn(EventKind<'_>)) -> DatabaseReport {
-    emit(EventKind::Failed { error: &error });
-    report.status = Status::Failed;
-    report.error = Some(error);
+fn fail(mut report: DatabaseReport, error: Error, emit: &dyn Fn(EventKind<'_>)) -> DatabaseReport {
+    emit(EventKind::Failed {
+        error: &error.chain(),
+    });
+    report.fail(error);
     report
 }
 
@@ -498,21 +441,3 @@ impl Limits<'_> {
         Some((account, global))
     }
 }
-
-/// Formats an error with its sources, skipping sources whose text the message already holds.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        let text = inner.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = inner.source();
-    }
-    message
-}
-
-/// Shared handle type for the sink.
-pub(crate) type SharedSink = Arc<dyn r2_sink::BackupSink>;

@@ -15,7 +15,7 @@ use crate::engine::Engine;
 use crate::plan::Selector;
 use crate::progress::Progress;
 use crate::report::RunReport;
-use crate::run::RunOptions;
+use crate::options::RunOptions;
 
 /// A parsed schedule.
 #[derive(Debug, Clone)]
@@ -171,7 +171,7 @@ impl Engine {
             Err(error) => {
                 events(DaemonEvent::RunFailed {
                     schedule: name,
-                    error: crate::run::error_chain(&error),
+                    error: crate::error::error_chain(&error),
                 });
                 false
             }

@@ -8,8 +8,7 @@ use r2_sink::{
 };
 
 use crate::config::{RunConfig, SinkConfig, SinkKind};
-use crate::error::Error;
-use crate::run::SharedSink;
+use crate::error::{Error, ErrorKind};
 use crate::secrets::Secrets;
 
 /// Builds the sink `[sink]` describes. Validation already checked that the fields `kind`
@@ -30,10 +29,8 @@ pub(crate) fn from_config(
             config.bucket.as_deref().unwrap_or("-")
         )
     };
-    let sink_error = |source| Error::Sink {
-        what: describe(),
-        source,
-    };
+    let sink_error =
+        |source| Error::from(source).context(format_args!("cannot set up the {} sink", describe()));
     let sink = match config.kind {
         SinkKind::Fs => {
             let path = required(config.path.as_ref(), "sink.path")?;
@@ -100,12 +97,25 @@ fn secret(secrets: &Secrets, var: Option<&String>, field: &str) -> Result<String
     secrets
         .get(var)
         .map(str::to_owned)
-        .ok_or_else(|| Error::MissingSecret {
-            field: field.to_owned(),
-            var: var.clone(),
-        })
+        .ok_or_else(|| missing_secret(field, var))
 }
 
 fn required<'a, T>(value: Option<&'a T>, field: &str) -> Result<&'a T, Error> {
-    value.ok_or_else(|| Error::MissingField(field.to_owned()))
+    value.ok_or_else(|| {
+        Error::new(
+            ErrorKind::Config,
+            format!("the configuration has no {field}; set it"),
+        )
+    })
 }
+
+/// A secret the configuration names was not among the [`Secrets`] given.
+pub(crate) fn missing_secret(field: &str, var: &str) -> Error {
+    Error::new(
+        ErrorKind::Config,
+        format!("{field} names the secret `{var}`, which was not provided; provide a value for `{var}` in the secrets"),
+    )
+}
+
+/// Shared handle type for the sink.
+pub(crate) type SharedSink = Arc<dyn r2_sink::BackupSink>;

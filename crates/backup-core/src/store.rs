@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::compression::{self, Compression};
 use crate::progress::EventKind;
-use crate::run::SharedSink;
+use crate::sinks::SharedSink;
 
 /// How often transfer progress is reported.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);

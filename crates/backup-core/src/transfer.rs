@@ -22,7 +22,8 @@ use r2_sink::{ByteStream, ErrorKind as SinkErrorKind};
 use crate::compression::Compression;
 use crate::manifest::DumpConsistency;
 use crate::progress::EventKind;
-use crate::run::{SharedSink, error_chain};
+use crate::error::{Error, ErrorKind, error_chain};
+use crate::sinks::SharedSink;
 use crate::store::{self, Stored};
 use crate::vtab_export::{self, DUMP_HEAD, PerTable, Plan, ReadError};
 
@@ -59,16 +60,18 @@ pub(crate) struct Transferred {
     pub(crate) virtual_tables: Vec<String>,
 }
 
+/// Why a database's dump was not stored, with what was spent on it.
 pub(crate) struct Failure {
-    pub(crate) message: String,
+    pub(crate) error: Error,
     pub(crate) exports: u32,
     pub(crate) bookmark: Option<String>,
 }
 
 impl Failure {
-    pub(crate) fn cancelled() -> Self {
+    /// A failure before any export started.
+    pub(crate) fn new(error: Error) -> Self {
         Self {
-            message: crate::run::CANCELLED.to_owned(),
+            error,
             exports: 0,
             bookmark: None,
         }
@@ -77,7 +80,7 @@ impl Failure {
 
 /// Why one attempt failed, and whether a fresh export could help.
 struct AttemptError {
-    message: String,
+    error: Error,
     fresh_export_helps: bool,
 }
 
@@ -135,7 +138,7 @@ pub(crate) async fn run(
                 return Ok(transferred(stored, bookmark, exports, &reasons, &plan));
             }
             Err(error) => {
-                reasons.push(error.message);
+                reasons.push(error.error);
                 if !error.fresh_export_helps {
                     return Err(failure(&reasons, exports, last_bookmark));
                 }
@@ -153,7 +156,7 @@ async fn export_once(
     attempt: u32,
     started: &std::sync::atomic::AtomicBool,
     emit: &(dyn Fn(EventKind<'_>) + Sync),
-) -> Result<CompletedExport, (String, Next)> {
+) -> Result<CompletedExport, (Error, Next)> {
     let mut options = export_options(request);
     options.dump.tables = export_tables(plan);
     emit(EventKind::ExportStarted { attempt });
@@ -176,10 +179,12 @@ async fn export_once(
         Err(error) => error,
     };
     if error.kind() == D1ErrorKind::ExportInProgress {
-        return Err((busy_reason(request, &error), Next::Fail));
+        let reason = busy_reason(request, &error);
+        return Err((Error::from(error).context(reason), Next::Fail));
     }
-    let reason = format!("export failed: {}", error_chain(&error));
-    if error.kind() == D1ErrorKind::VirtualTablesUnsupported && matches!(plan, Plan::Whole) {
+    let kind = error.kind();
+    let reason = Error::from(error).context("export failed");
+    if kind == D1ErrorKind::VirtualTablesUnsupported && matches!(plan, Plan::Whole) {
         // The schema was not readable before, or a virtual table appeared since: read it now.
         return match read_plan(request).await {
             Ok(per_table @ Plan::PerTable(_)) => {
@@ -188,9 +193,13 @@ async fn export_once(
             }
             Ok(Plan::Whole) => Err((reason, Next::Fail)),
             Err(read) => {
-                let reason = format!(
-                    "{reason}; the schema could not be read through the query API to export the real tables one by one: {}; the API token needs D1 read access",
-                    error_chain(&read)
+                let reason = Error::new(
+                    reason.kind(),
+                    format!(
+                        "{}; the schema could not be read through the query API to export the real tables one by one: {}; the API token needs D1 read access",
+                        reason.chain(),
+                        error_chain(&read)
+                    ),
                 );
                 Err((reason, Next::Fail))
             }
@@ -199,7 +208,7 @@ async fn export_once(
     // The server cancels exports whose polling paused; a fresh one may succeed.
     // Refusals (auth, missing database, virtual tables, busy, max wait) will not.
     let next = if matches!(
-        error.kind(),
+        kind,
         D1ErrorKind::ExportFailed | D1ErrorKind::Transient | D1ErrorKind::Protocol
     ) {
         Next::Retry
@@ -254,13 +263,19 @@ fn transferred(
     stored: Stored,
     bookmark: Option<String>,
     exports: u32,
-    reasons: &[String],
+    reasons: &[Error],
     plan: &Plan,
 ) -> Transferred {
     let mut notes: Vec<String> = reasons
         .iter()
         .enumerate()
-        .map(|(i, r)| format!("export {}: {r}; a fresh export was started", i + 1))
+        .map(|(i, r)| {
+            format!(
+                "export {}: {}; a fresh export was started",
+                i + 1,
+                r.chain()
+            )
+        })
         .collect();
     let (consistency, virtual_tables) = match plan {
         Plan::Whole => (DumpConsistency::Snapshot, Vec::new()),
@@ -283,19 +298,23 @@ fn transferred(
     }
 }
 
-fn failure(reasons: &[String], exports: u32, bookmark: Option<String>) -> Failure {
-    let message = if reasons.len() > 1 {
-        reasons
-            .iter()
-            .enumerate()
-            .map(|(i, r)| format!("export {}: {r}", i + 1))
-            .collect::<Vec<_>>()
-            .join("; ")
-    } else {
-        reasons.join("; ")
+/// The failure after every attempt: the last attempt's kind, every attempt's reason.
+fn failure(reasons: &[Error], exports: u32, bookmark: Option<String>) -> Failure {
+    let error = match reasons {
+        [] => Error::new(ErrorKind::ExportFailed, "no export was attempted"),
+        [only] => only.clone(),
+        [.., last] => {
+            let message = reasons
+                .iter()
+                .enumerate()
+                .map(|(i, r)| format!("export {}: {}", i + 1, r.chain()))
+                .collect::<Vec<_>>()
+                .join("; ");
+            Error::new(last.kind(), message)
+        }
     };
     Failure {
-        message,
+        error,
         exports,
         bookmark,
     }
@@ -320,7 +339,7 @@ async fn stream_into_sink(
             .await
             .map_err(|error| AttemptError {
                 fresh_export_helps: d1_error_helped_by_fresh_export(&error),
-                message: format!("download failed: {}", error_chain(&error)),
+                error: Error::from(error).context("download failed"),
             })?;
         let total = download.content_length();
         (checked_body(download, Arc::clone(&source_error)), total)
@@ -352,7 +371,7 @@ async fn stream_into_sink(
     };
     store::store(put, body, emit)
         .await
-        .map_err(|error| attempt_error(request, &error, &source_error, &tail_error))
+        .map_err(|error| attempt_error(request, error, &source_error, &tail_error))
 }
 
 /// `body` followed by the appended part of a per-table dump.
@@ -383,7 +402,7 @@ fn with_tail(
 /// "source failed"), else the upload's own.
 fn attempt_error(
     request: &Request<'_>,
-    error: &r2_sink::Error,
+    error: r2_sink::Error,
     source_error: &Mutex<Option<d1_export::Error>>,
     tail_error: &Mutex<Option<ReadError>>,
 ) -> AttemptError {
@@ -391,21 +410,20 @@ fn attempt_error(
     if let Some(d1) = take(source_error).filter(|_| source_failed) {
         return AttemptError {
             fresh_export_helps: d1_error_helped_by_fresh_export(&d1),
-            message: format!("download failed: {}", error_chain(&d1)),
+            error: Error::from(d1).context("download failed"),
         };
     }
     if let Some(read) = take(tail_error).filter(|_| source_failed) {
         return AttemptError {
             fresh_export_helps: read.api().is_some_and(d1_error_helped_by_fresh_export),
-            message: format!(
-                "reading the virtual tables through the query API failed: {}",
-                error_chain(&read)
-            ),
+            error: read
+                .into_error()
+                .context("reading the virtual tables through the query API failed"),
         };
     }
     AttemptError {
         fresh_export_helps: false,
-        message: format!("upload to {} failed: {}", request.key, error_chain(error)),
+        error: Error::from(error).context(format_args!("upload to {} failed", request.key)),
     }
 }
 

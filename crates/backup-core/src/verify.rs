@@ -24,7 +24,7 @@ use crate::live::{self, LiveComparison};
 use crate::manifest::{self, Manifest};
 use crate::plan::{self, Selector, Target};
 use crate::restore;
-use crate::run::error_chain;
+use crate::error::error_chain;
 
 /// The `kind` of every verification record.
 pub const VERIFICATION_KIND: &str = "d1-backup-verification";
@@ -184,7 +184,7 @@ impl Verification {
 impl Engine {
     /// Verifies the selected databases' backups. Never exports anything.
     pub async fn verify(&self, options: &VerifyOptions) -> Result<Vec<Verification>, Error> {
-        let targets = plan::select(self.config(), &options.only).map_err(Error::Selection)?;
+        let targets = plan::select(self.config(), &options.only)?;
         let mut results = Vec::new();
         for target in &targets {
             let mut v = Verification::new(target);
@@ -235,7 +235,7 @@ impl Engine {
 
     /// What a run verifies: its own options, else `[run] verify` (with the engine's scratch
     /// directory).
-    pub(crate) fn verify_options(&self, options: &crate::run::RunOptions) -> Option<VerifyOptions> {
+    pub(crate) fn verify_options(&self, options: &crate::options::RunOptions) -> Option<VerifyOptions> {
         use crate::config::VerifyMode;
         if let Some(verify) = &options.verify {
             return Some(verify.clone());

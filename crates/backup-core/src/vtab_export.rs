@@ -204,7 +204,7 @@ pub(crate) fn tail(
                 Ok(Some(chunk)) => Some((Ok(Bytes::from(chunk)), Some(tail))),
                 Ok(None) => None,
                 Err(e) => {
-                    let as_io = io::Error::other(crate::run::error_chain(&e));
+                    let as_io = io::Error::other(crate::error::error_chain(&e));
                     *error.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
                     Some((Err(as_io), None))
                 }
@@ -507,6 +507,16 @@ pub(crate) enum ReadError {
 }
 
 impl ReadError {
+    /// As the crate's error: the client's, classified, or a protocol error.
+    pub(crate) fn into_error(self) -> crate::error::Error {
+        match self {
+            ReadError::Api(error) => error.into(),
+            unexpected @ ReadError::Unexpected(_) => {
+                crate::error::Error::new(crate::error::ErrorKind::Protocol, unexpected.to_string())
+            }
+        }
+    }
+
     /// The client's error, when the call itself failed.
     pub(crate) fn api(&self) -> Option<&d1_export::Error> {
         match self {

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
 use crate::restore::DumpStatements;
-use crate::run::error_chain;
+use crate::error::error_chain;
 
 use super::{
     Confirm, D1_MAX_STATEMENT_BYTES, PlannedTarget, RestoreBackupError, RestorePlan, RestoreReport,

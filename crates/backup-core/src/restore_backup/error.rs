@@ -7,7 +7,7 @@ use crate::restore::RestoreError;
 use super::Confirm;
 use super::D1_MAX_STATEMENT_BYTES;
 #[cfg(doc)]
-use crate::run::Force;
+use crate::options::Force;
 
 /// Why a restore did not happen or did not finish. The target is as it was: no half-restored
 /// file at the path, nothing imported into D1 (D1 leaves a database whose import failed
@@ -78,7 +78,7 @@ impl RestoreBackupError {
     pub fn is_usage(&self) -> bool {
         match self {
             Self::Usage(_) | Self::Refused(_) => true,
-            Self::Engine(error) => !matches!(error, Error::Storage(_)),
+            Self::Engine(error) => error.kind() != crate::error::ErrorKind::Storage,
             _ => false,
         }
     }

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
 use crate::restore;
-use crate::run::Force;
+use crate::options::Force;
 
 use super::{
     D1_MAX_STATEMENT_BYTES, PlannedTarget, RestoreBackupError, RestorePlan, RestoreReport, Result,
