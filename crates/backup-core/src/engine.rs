@@ -8,9 +8,9 @@ use r2_sink::BackupSink;
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::sinks::SharedSink;
 use crate::secrets::Secrets;
 use crate::sinks;
+use crate::sinks::SharedSink;
 
 /// Runs backups for one configuration. Cheap to share: build it once and call
 /// [`Engine::run`](crate::Engine::run) for each run.
@@ -127,12 +127,9 @@ impl EngineBuilder {
                 clients.push(Some(client.clone()));
                 continue;
             }
-            let token = self
-                .secrets
-                .get(token_env)
-                .ok_or_else(|| {
-                    sinks::missing_secret(&format!("accounts[{i}].token_env"), token_env)
-                })?;
+            let token = self.secrets.get(token_env).ok_or_else(|| {
+                sinks::missing_secret(&format!("accounts[{i}].token_env"), token_env)
+            })?;
             let mut builder =
                 D1Client::builder(ApiToken::from(token.to_owned())).user_agent(user_agent.clone());
             if let Some(base) = &self.config.cloudflare.api_base_url {

@@ -152,6 +152,9 @@ pub enum ErrorKind {
     LocalIo,
     /// A server answered something this crate does not understand.
     Protocol,
+    /// What was asked is beyond what the target can take as it is (a statement longer than
+    /// D1 accepts); nothing was changed.
+    Unsupported,
     /// The caller's own time limit ran out.
     TimedOut,
     /// The caller cancelled the work before it completed; nothing was left at a final key.
@@ -176,6 +179,7 @@ impl ErrorKind {
             Self::Refused => "refused",
             Self::LocalIo => "local_io",
             Self::Protocol => "protocol",
+            Self::Unsupported => "unsupported",
             Self::TimedOut => "timed_out",
             Self::Cancelled => "cancelled",
         }
@@ -199,7 +203,10 @@ impl fmt::Display for ErrorKind {
 }
 
 impl serde::Serialize for ErrorKind {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -281,10 +288,15 @@ impl Error {
     /// The configuration problems, one per field, when the kind is [`ErrorKind::Config`] and
     /// the cause is a [`ConfigError`] that lists them; empty otherwise.
     pub fn problems(&self) -> &[Problem] {
-        match self.source.as_deref().and_then(|s| s.downcast_ref::<ConfigError>()) {
-            Some(ConfigError::Invalid { problems, .. } | ConfigError::MissingSecrets { problems, .. }) => {
-                problems
-            }
+        match self
+            .source
+            .as_deref()
+            .and_then(|s| s.downcast_ref::<ConfigError>())
+        {
+            Some(
+                ConfigError::Invalid { problems, .. }
+                | ConfigError::MissingSecrets { problems, .. },
+            ) => problems,
             _ => &[],
         }
     }

@@ -5,9 +5,9 @@ use chrono::NaiveDate;
 use futures::{StreamExt, TryStreamExt};
 use r2_sink::{BackupSink, PutOptions};
 
+use crate::error::error_chain;
 use crate::layout;
 use crate::manifest::Manifest;
-use crate::error::error_chain;
 
 /// Manifests and leases are small; anything larger is not one of ours.
 const MAX_SMALL_OBJECT: usize = 1024 * 1024;

@@ -12,9 +12,9 @@ use r2_sink::PutOptions;
 use serde::Serialize;
 
 use crate::engine::Engine;
+use crate::error::error_chain;
 use crate::prune::PruneReport;
 use crate::report::{RunReport, Status};
-use crate::error::error_chain;
 
 /// The heartbeat record format version.
 pub const HEARTBEAT_VERSION: u32 = 1;

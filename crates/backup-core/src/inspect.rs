@@ -9,9 +9,9 @@ use serde::Serialize;
 use crate::compression::Compression;
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::error::error_chain;
 use crate::layout::LayoutKey;
 use crate::plan::{self, Selector};
-use crate::error::error_chain;
 
 /// One backup found in the sink.
 #[derive(Debug, Clone, Serialize)]

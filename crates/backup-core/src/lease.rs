@@ -16,8 +16,8 @@ use futures::TryStreamExt;
 use r2_sink::{BackupSink, PutOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::existing;
 use crate::error::error_chain;
+use crate::existing;
 
 /// The content of one lease generation.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -52,6 +52,7 @@ mod error;
 mod existing;
 mod heartbeat;
 mod inspect;
+mod job;
 mod layout;
 mod lease;
 #[cfg(feature = "sqlite")]
@@ -96,6 +97,7 @@ pub use engine::{Engine, EngineBuilder};
 pub use error::{ConfigError, Error, ErrorKind, Problem, Result};
 pub use heartbeat::{HEARTBEAT_VERSION, Heartbeat, HeartbeatDatabase, HeartbeatOutcome, Totals};
 pub use inspect::{AccountDatabases, BackupListing, Check, RemoteDatabase};
+pub use job::ALREADY_BACKED_UP_HINT;
 pub use layout::{
     LayoutKey, date_prefix, dump_key, dump_key_for, manifest_key, parse_key, verification_key,
 };
@@ -104,6 +106,7 @@ pub use live::{Finding, FindingKind, LiveComparison, TableComparison};
 pub use manifest::{
     DumpConsistency, MANIFEST_KIND, MANIFEST_VERSION, Manifest, ManifestDatabase, ManifestDump,
 };
+pub use options::{Force, RunOptions};
 pub use plan::Selector;
 pub use progress::{EventKind, Progress, ProgressEvent};
 pub use prune::{PruneDecision, PruneMode, PruneOptions, PruneReport};
@@ -115,11 +118,10 @@ pub use restore::{
 };
 #[cfg(feature = "sqlite")]
 pub use restore_backup::{
-    Confirm, D1_MAX_STATEMENT_BYTES, PlannedTarget, RestoreBackupError, RestorePlan, RestoreReport,
-    RestoreRequest, RestoreSource, RestoreTarget,
+    Confirm, D1_MAX_STATEMENT_BYTES, PlannedTarget, RestorePlan, RestoreReport, RestoreRequest,
+    RestoreSource, RestoreTarget,
 };
 pub use retention::{Action, RetentionPolicy};
-pub use options::{Force, RunOptions};
 pub use schedule::{DaemonEvent, Schedule};
 pub use secrets::Secrets;
 #[cfg(feature = "sqlite")]

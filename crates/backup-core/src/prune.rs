@@ -14,12 +14,12 @@ use serde::Serialize;
 use crate::config::AccountConfig;
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::error::error_chain;
+use crate::existing;
 use crate::layout::{self, LayoutKey};
 use crate::plan::{self, Selector};
 use crate::report::{RunReport, Status};
 use crate::retention::{self, Action, Candidate, RetentionPolicy};
-use crate::error::error_chain;
-use crate::existing;
 
 /// Whether a prune deletes or only reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

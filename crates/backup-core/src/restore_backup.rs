@@ -11,7 +11,6 @@
 //! as it was.
 
 mod d1;
-mod error;
 mod sqlite;
 
 use std::collections::BTreeMap;
@@ -27,13 +26,10 @@ use tokio_util::sync::CancellationToken;
 use crate::compression::Compression;
 use crate::config::AccountConfig;
 use crate::engine::Engine;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::Manifest;
-use crate::plan::{self, Selector};
-use crate::error::error_chain;
 use crate::options::Force;
-
-pub use error::RestoreBackupError;
+use crate::plan::{self, Selector};
 
 /// D1 rejects a whole import that holds a statement longer than this (bytes).
 pub const D1_MAX_STATEMENT_BYTES: usize = 100_000;
@@ -230,8 +226,6 @@ pub struct RestoreReport {
     pub warnings: Vec<String>,
 }
 
-type Result<T> = std::result::Result<T, RestoreBackupError>;
-
 impl Engine {
     /// Decides a restore without changing anything: finds the backup (reading the sink),
     /// and checks the target (the file's state; for D1, the database through the list and
@@ -282,14 +276,20 @@ impl Engine {
             .collect();
         match matching.as_slice() {
             [one] => Ok((one.account, one.entry.name.clone())),
-            [] => Err(RestoreBackupError::Usage(format!(
-                "--database {selector} matches no configured database; configured: {}",
-                qualified(all.iter())
-            ))),
-            several => Err(RestoreBackupError::Usage(format!(
-                "--database {selector} matches {}; name one as ACCOUNT/NAME",
-                qualified(several.iter().copied())
-            ))),
+            [] => Err(Error::new(
+                ErrorKind::NotConfigured,
+                format!(
+                    "the database selector {selector} matches no configured database; configured: {}",
+                    qualified(all.iter())
+                ),
+            )),
+            several => Err(Error::new(
+                ErrorKind::NotConfigured,
+                format!(
+                    "the database selector {selector} matches {}; name one as ACCOUNT/NAME",
+                    qualified(several.iter().copied())
+                ),
+            )),
         }
     }
 
@@ -303,23 +303,26 @@ impl Engine {
         let found = self
             .find_backups(account, &[name])
             .await
-            .map_err(|e| RestoreBackupError::Engine(Error::new(crate::error::ErrorKind::Storage, e)))?;
+            .map_err(|e| Error::new(ErrorKind::Storage, e))?;
         let newest = found
             .into_iter()
             .filter(|f| date.is_none_or(|d| f.date == d))
             .filter_map(|f| f.complete)
             .max_by_key(|m| m.date);
         newest.ok_or_else(|| {
-            RestoreBackupError::NotFound(match date {
-                Some(d) => format!(
-                    "{}/{name} has no complete backup dated {d}; `d1-backup list` shows what there is",
-                    account.name
-                ),
-                None => format!(
-                    "{}/{name} has no complete backup; run `d1-backup run` first",
-                    account.name
-                ),
-            })
+            Error::new(
+                ErrorKind::NotFound,
+                match date {
+                    Some(d) => format!(
+                        "{}/{name} has no complete backup dated {d}; list the backups to see what there is",
+                        account.name
+                    ),
+                    None => format!(
+                        "{}/{name} has no complete backup; back it up first",
+                        account.name
+                    ),
+                },
+            )
         })
     }
 
@@ -331,9 +334,11 @@ impl Engine {
         cancel: &CancellationToken,
     ) -> Result<(impl std::io::Read + Send + 'static, Tally)> {
         let key = &manifest.dump.key;
-        let body = self.sink().get(key, None).await.map_err(|e| {
-            RestoreBackupError::Read(format!("cannot read {key}: {}", error_chain(&e)))
-        })?;
+        let body = self
+            .sink()
+            .get(key, None)
+            .await
+            .map_err(|e| Error::from(e).context(format_args!("cannot read {key}")))?;
         let tally: Tally = Arc::new(Mutex::new((0, Sha256::new())));
         let seen = Arc::clone(&tally);
         let body = body
@@ -362,8 +367,9 @@ impl Engine {
         read: Result<T>,
     ) -> Result<T> {
         if cancel.is_cancelled() {
-            return Err(RestoreBackupError::Cancelled(
-                "cancelled while reading the backup; the target was not changed".to_owned(),
+            return Err(Error::new(
+                ErrorKind::Cancelled,
+                "cancelled while reading the backup; the target was not changed",
             ));
         }
         let (mut bytes, mut digest) = {
@@ -378,16 +384,22 @@ impl Engine {
         }
         let key = &manifest.dump.key;
         if bytes != manifest.dump.bytes {
-            return Err(RestoreBackupError::Integrity(format!(
-                "size mismatch: {key} has {bytes} bytes, the manifest records {}; the stored dump cannot be trusted, nothing was restored",
-                manifest.dump.bytes
-            )));
+            return Err(Error::new(
+                ErrorKind::InvalidDump,
+                format!(
+                    "size mismatch: {key} has {bytes} bytes, the manifest records {}; the stored dump cannot be trusted, nothing was restored",
+                    manifest.dump.bytes
+                ),
+            ));
         }
         if digest != manifest.dump.sha256 {
-            return Err(RestoreBackupError::Integrity(format!(
-                "sha256 mismatch: {key} hashes to {digest}, the manifest records {}; the stored dump was altered, nothing was restored",
-                manifest.dump.sha256
-            )));
+            return Err(Error::new(
+                ErrorKind::InvalidDump,
+                format!(
+                    "sha256 mismatch: {key} hashes to {digest}, the manifest records {}; the stored dump was altered, nothing was restored",
+                    manifest.dump.sha256
+                ),
+            ));
         }
         read
     }
@@ -404,16 +416,40 @@ fn qualified<'a, 'c: 'a>(targets: impl Iterator<Item = &'a plan::Target<'c>>) ->
 /// Bytes and SHA-256 of the stored dump read so far.
 type Tally = Arc<Mutex<(u64, Sha256)>>;
 
-fn wrong_target(method: &str, kind: &str) -> RestoreBackupError {
-    RestoreBackupError::Usage(format!(
-        "{method} needs a plan whose target is {kind}; call the method matching the plan's target"
-    ))
+fn wrong_target(method: &str, kind: &str) -> Error {
+    Error::new(
+        ErrorKind::NotConfigured,
+        format!(
+            "{method} needs a plan whose target is {kind}; call the method matching the plan's target"
+        ),
+    )
 }
 
 fn refuse(plan: &RestorePlan) -> Result<()> {
     if plan.allowed() {
         Ok(())
     } else {
-        Err(RestoreBackupError::Refused(plan.refusals.join("; ")))
+        Err(Error::new(ErrorKind::Refused, plan.refusals.join("; ")))
     }
+}
+
+/// A dump that does not read back or restore.
+fn dump_error(error: crate::restore::RestoreError) -> Error {
+    let kind = match &error {
+        crate::restore::RestoreError::Create { .. } => ErrorKind::LocalIo,
+        _ => ErrorKind::InvalidDump,
+    };
+    Error::new(kind, format!("the dump does not restore: {error}")).with_source(error)
+}
+
+/// A statement D1 would refuse: longer than its limit. D1 would reject the whole import, so
+/// nothing is uploaded.
+fn statement_too_large(line: u64, table: Option<&str>, bytes: usize) -> Error {
+    let table = table.map(|t| format!(" (table {t})")).unwrap_or_default();
+    Error::new(
+        ErrorKind::Unsupported,
+        format!(
+            "line {line}: a statement of {bytes} bytes{table} is longer than D1's {D1_MAX_STATEMENT_BYTES}-byte statement limit, and D1 would reject the whole import; nothing was uploaded (restore it into SQLite instead, or shorten that row)"
+        ),
+    )
 }

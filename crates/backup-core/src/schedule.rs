@@ -12,10 +12,10 @@ use croner::Cron;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
+use crate::options::RunOptions;
 use crate::plan::Selector;
 use crate::progress::Progress;
 use crate::report::RunReport;
-use crate::options::RunOptions;
 
 /// A parsed schedule.
 #[derive(Debug, Clone)]

@@ -20,9 +20,9 @@ use futures::StreamExt;
 use r2_sink::{ByteStream, ErrorKind as SinkErrorKind};
 
 use crate::compression::Compression;
+use crate::error::{Error, ErrorKind, error_chain};
 use crate::manifest::DumpConsistency;
 use crate::progress::EventKind;
-use crate::error::{Error, ErrorKind, error_chain};
 use crate::sinks::SharedSink;
 use crate::store::{self, Stored};
 use crate::vtab_export::{self, DUMP_HEAD, PerTable, Plan, ReadError};
@@ -179,8 +179,12 @@ async fn export_once(
         Err(error) => error,
     };
     if error.kind() == D1ErrorKind::ExportInProgress {
-        let reason = busy_reason(request, &error);
-        return Err((Error::from(error).context(reason), Next::Fail));
+        // The reason says it all in the config's terms; the client's own text would name
+        // the library option the engine set from `[run] wait_if_busy_minutes`.
+        return Err((
+            Error::new(ErrorKind::Busy, busy_reason(request, &error)),
+            Next::Fail,
+        ));
     }
     let kind = error.kind();
     let reason = Error::from(error).context("export failed");

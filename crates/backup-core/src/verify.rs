@@ -19,12 +19,12 @@ use sha2::{Digest, Sha256};
 use crate::compression::Compression;
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::error::error_chain;
 use crate::layout;
 use crate::live::{self, LiveComparison};
 use crate::manifest::{self, Manifest};
 use crate::plan::{self, Selector, Target};
 use crate::restore;
-use crate::error::error_chain;
 
 /// The `kind` of every verification record.
 pub const VERIFICATION_KIND: &str = "d1-backup-verification";
@@ -235,7 +235,10 @@ impl Engine {
 
     /// What a run verifies: its own options, else `[run] verify` (with the engine's scratch
     /// directory).
-    pub(crate) fn verify_options(&self, options: &crate::options::RunOptions) -> Option<VerifyOptions> {
+    pub(crate) fn verify_options(
+        &self,
+        options: &crate::options::RunOptions,
+    ) -> Option<VerifyOptions> {
         use crate::config::VerifyMode;
         if let Some(verify) = &options.verify {
             return Some(verify.clone());

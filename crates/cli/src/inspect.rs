@@ -152,10 +152,7 @@ pub(crate) async fn verify(global: &GlobalArgs, args: VerifyArgs) -> u8 {
     let results = match engine.verify(&options).await {
         Ok(results) => results,
         Err(error) => {
-            render::error(
-                &error,
-                "check --only against the databases in the config file",
-            );
+            render::error(&error, render::command_hint(&error));
             return exit::USAGE;
         }
     };

@@ -24,10 +24,7 @@ pub(crate) async fn prune(global: &GlobalArgs, args: PruneArgs) -> u8 {
     let report = match engine.prune(&options).await {
         Ok(report) => report,
         Err(error) => {
-            render::error(
-                &error,
-                "check --only against the databases in the config file",
-            );
+            render::error(&error, render::command_hint(&error));
             return exit::USAGE;
         }
     };

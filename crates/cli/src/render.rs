@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 
 use d1_backup_core::d1_export::ExportEvent;
 use d1_backup_core::{
-    Action, EventKind, HeartbeatOutcome, Progress, ProgressEvent, PruneReport, RunReport, Status,
+    Action, ErrorKind, EventKind, HeartbeatOutcome, Progress, ProgressEvent, PruneReport,
+    RunReport, Status,
 };
 
 /// Prints an error and a one-line hint of what to do.
@@ -20,6 +21,17 @@ pub(crate) fn error(error: &dyn std::error::Error, hint: &str) {
         source = inner.source();
     }
     eprintln!("error: {message}\nhint: {hint}");
+}
+
+/// The hint for a command that could not start (`run`, `prune`, `verify`, `list`): a
+/// selector that matched nothing names `--only`; anything else gets its kind's hint.
+pub(crate) fn command_hint(error: &d1_backup_core::Error) -> &'static str {
+    match error.kind() {
+        ErrorKind::NotConfigured => {
+            "check --only (NAME or ACCOUNT/NAME) against the databases in the config file"
+        }
+        kind => failure_hint(kind).unwrap_or("fix what the message says and run again"),
+    }
 }
 
 /// The human summary on stderr: one line per database, then the totals.
@@ -43,13 +55,19 @@ pub(crate) fn summary(report: &RunReport, sink: &str) {
             Status::Skipped => writeln!(
                 out,
                 "skipped  {who:<32} {}",
-                db.reason.as_deref().unwrap_or("")
+                skip_reason(db.reason.as_deref().unwrap_or(""))
             ),
-            Status::Failed => writeln!(
-                out,
-                "FAILED   {who:<32} {}",
-                db.error.as_deref().unwrap_or("unknown error")
-            ),
+            Status::Failed => {
+                let _ = writeln!(
+                    out,
+                    "FAILED   {who:<32} {}",
+                    db.error.as_deref().unwrap_or("unknown error")
+                );
+                match db.error_kind.and_then(failure_hint) {
+                    Some(hint) => writeln!(out, "         {:<32} hint: {hint}", ""),
+                    None => Ok(()),
+                }
+            }
             _ => writeln!(out, "{:<8} {who}", db.status.as_str()),
         };
     }
@@ -68,6 +86,42 @@ pub(crate) fn summary(report: &RunReport, sink: &str) {
         },
     );
     eprint!("{out}");
+}
+
+/// A skip reason with the library's advice turned into this command's flag.
+fn skip_reason(reason: &str) -> String {
+    match reason.strip_suffix(d1_backup_core::ALREADY_BACKED_UP_HINT) {
+        Some(head) => format!("{head}use --force to back up again"),
+        None => reason.to_owned(),
+    }
+}
+
+/// What an operator can do about a database that failed with `kind`, in this command's
+/// terms; `None` where the message says it all.
+pub(crate) fn failure_hint(kind: ErrorKind) -> Option<&'static str> {
+    Some(match kind {
+        ErrorKind::Unauthorized => {
+            "the credentials were refused: `d1-backup config check` tests each token and the sink"
+        }
+        ErrorKind::NotFound => "`d1-backup databases` lists what each token can access",
+        ErrorKind::RateLimited => {
+            "run again later; lower [cloudflare] requests_per_five_minutes if other tools share the token"
+        }
+        ErrorKind::Busy => {
+            "run again later (complete backups are skipped), or set [run] wait_if_busy_minutes"
+        }
+        ErrorKind::Transient | ErrorKind::Cancelled => {
+            "run again: complete backups are skipped, this one is retried"
+        }
+        ErrorKind::TimedOut => "raise [run] max_wait_minutes (or the database's own) and run again",
+        ErrorKind::Config | ErrorKind::NotConfigured => {
+            "fix the config file; `d1-backup config check` tests it"
+        }
+        ErrorKind::InvalidDump => {
+            "back it up again with `d1-backup run --force`, then `d1-backup verify`"
+        }
+        _ => return None,
+    })
 }
 
 /// The last line after a run that did not fully succeed: what to do next.

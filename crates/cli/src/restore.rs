@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use d1_backup_core::tokio_util::sync::CancellationToken;
 use d1_backup_core::{
-    Confirm, Engine, Force, PlannedTarget, RestoreBackupError, RestorePlan, RestoreReport,
+    Confirm, Engine, Error, ErrorKind, Force, PlannedTarget, RestorePlan, RestoreReport,
     RestoreRequest, RestoreTarget,
 };
 
@@ -45,7 +45,8 @@ pub(crate) async fn restore(global: &GlobalArgs, args: RestoreArgs) -> u8 {
             render::json(&output(&plan, false, None, Some(&refusal)));
         }
         eprintln!(
-            "error: restore refused: {refusal}\nhint: nothing was changed; `--dry-run` shows the plan"
+            "error: restore refused: {refusal}\nhint: {}",
+            refusal_hint()
         );
         return exit::USAGE;
     }
@@ -92,7 +93,7 @@ async fn carry_out(
     engine: &Engine,
     plan: &RestorePlan,
     cancel: &CancellationToken,
-) -> Result<RestoreReport, RestoreBackupError> {
+) -> Result<RestoreReport, Error> {
     match plan.target {
         PlannedTarget::D1 { .. } => engine.restore_to_d1(plan, cancel).await,
         _ => engine.restore_to_sqlite(plan, cancel).await,
@@ -117,30 +118,31 @@ fn output(
 }
 
 /// Prints the error and its hint; returns the exit code it means.
-fn failed(error: &RestoreBackupError) -> u8 {
-    let (hint, code) = match error {
-        RestoreBackupError::Cancelled(_) => (
+fn failed(error: &Error) -> u8 {
+    let (hint, code) = match error.kind() {
+        ErrorKind::Cancelled => (
             "run the restore again; the target was not changed unless the message says D1 \
              began ingesting",
             exit::INTERRUPTED,
         ),
-        RestoreBackupError::NotFound(_) => (
+        ErrorKind::NotFound => (
             "`d1-backup list` shows the backups; `d1-backup databases` the D1 databases",
             exit::FAILED,
         ),
-        RestoreBackupError::Integrity(_) => (
+        ErrorKind::InvalidDump => (
             "this backup cannot be trusted: restore another date (--date), and back up again",
             exit::FAILED,
         ),
-        RestoreBackupError::StatementTooLarge { .. } => (
+        ErrorKind::Unsupported => (
             "D1 cannot import this dump as it is; --to-sqlite restores it locally",
             exit::FAILED,
         ),
-        RestoreBackupError::Import(_) => (
+        ErrorKind::ImportFailed => (
             "D1 left the database as it was; fix what the message says and run the restore again",
             exit::FAILED,
         ),
-        e if e.is_usage() => (
+        ErrorKind::Refused => (refusal_hint(), exit::USAGE),
+        ErrorKind::Config | ErrorKind::NotConfigured => (
             "check --database, --account and the config file; nothing was changed",
             exit::USAGE,
         ),
@@ -151,6 +153,12 @@ fn failed(error: &RestoreBackupError) -> u8 {
     };
     render::error(error, hint);
     code
+}
+
+/// What to do about a refused restore, in flags.
+fn refusal_hint() -> &'static str {
+    "nothing was changed; --force replaces a non-empty file, --yes confirms an import into D1, \
+     --dry-run shows the plan"
 }
 
 /// The plan, for a person: the backup, the target, notes and refusals.

@@ -38,10 +38,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: RunArgs) -> u8 {
     let report = match engine.run(&options, progress, &cancel).await {
         Ok(report) => report,
         Err(error) => {
-            render::error(
-                &error,
-                "check --only against the databases in the config file",
-            );
+            render::error(&error, render::command_hint(&error));
             return exit::USAGE;
         }
     };

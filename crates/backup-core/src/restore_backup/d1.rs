@@ -10,12 +10,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
 use crate::restore::DumpStatements;
-use crate::error::error_chain;
 
 use super::{
-    Confirm, D1_MAX_STATEMENT_BYTES, PlannedTarget, RestoreBackupError, RestorePlan, RestoreReport,
-    Result, refuse, wrong_target,
+    Confirm, D1_MAX_STATEMENT_BYTES, PlannedTarget, RestorePlan, RestoreReport, Result, dump_error,
+    refuse, statement_too_large, wrong_target,
 };
+use crate::error::{Error, ErrorKind};
 
 impl Engine {
     /// Fills in a D1 target: the account (the backup's, or the configured one named), the
@@ -31,31 +31,39 @@ impl Engine {
         let accounts = &self.config().accounts;
         let Some(index) = accounts.iter().position(|a| a.name == wanted) else {
             let known: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
-            return Err(RestoreBackupError::Usage(format!(
-                "--account {wanted} is not a configured account; configured: {}",
-                known.join(", ")
-            )));
+            return Err(Error::new(
+                ErrorKind::NotConfigured,
+                format!(
+                    "account {wanted} is not a configured account; configured: {}",
+                    known.join(", ")
+                ),
+            ));
         };
         let target_account = &accounts[index];
         let Some(client) = &self.clients()[index] else {
-            return Err(RestoreBackupError::Usage(format!(
-                "account {wanted} has no D1 API client (no token_env, or only local databases configured); name an account with D1 databases and a token with --account"
-            )));
+            return Err(Error::new(
+                ErrorKind::NotConfigured,
+                format!(
+                    "account {wanted} has no D1 API client (no token_env, or only local databases configured); name an account with D1 databases and a token"
+                ),
+            ));
         };
         let account_id = target_account.account_id_or_empty();
         let listed = client.list_databases(account_id).await.map_err(|e| {
-            RestoreBackupError::Read(format!(
-                "cannot list the databases of account {wanted} ({account_id}): {}",
-                error_chain(&e)
+            Error::from(e).context(format_args!(
+                "cannot list the databases of account {wanted} ({account_id})"
             ))
         })?;
         let Some(found) = listed
             .into_iter()
             .find(|d| d.name == database || d.uuid == database)
         else {
-            return Err(RestoreBackupError::NotFound(format!(
-                "D1 database {database:?} does not exist in account {wanted} ({account_id}); create it first (`wrangler d1 create {database}`), or run `d1-backup databases` to see what the token can access"
-            )));
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "D1 database {database:?} does not exist in account {wanted} ({account_id}); create it first (`wrangler d1 create {database}`), or check the name against the databases the token can list"
+                ),
+            ));
         };
         let info = client.database_info(account_id, &found.uuid).await.ok();
         let num_tables = info.as_ref().and_then(|i| i.num_tables);
@@ -83,7 +91,7 @@ impl Engine {
         }
         if confirm == Confirm::No {
             plan.refusals.push(format!(
-                "importing into D1 database {} ({}) changes a live database: it serves no queries during the import, and the dump's statements run into its current content (nothing is deleted first; if it already has a table the dump creates, the import fails and leaves it as it was); pass --yes to go ahead",
+                "importing into D1 database {} ({}) changes a live database: it serves no queries during the import, and the dump's statements run into its current content (nothing is deleted first; if it already has a table the dump creates, the import fails and leaves it as it was); confirm the import to go ahead",
                 found.name, found.uuid
             ));
         }
@@ -138,7 +146,7 @@ impl Engine {
             let writing = staged.clone();
             let filtered = tokio::task::spawn_blocking(move || stage_for_d1(reader, &writing))
                 .await
-                .map_err(|e| RestoreBackupError::Read(format!("the staging task failed: {e}")));
+                .map_err(|e| Error::new(ErrorKind::LocalIo, format!("the staging task failed: {e}")));
             let mut report = self
                 .settle(&plan.manifest, cancel, &tally, filtered.and_then(|r| r))
                 .await?;
@@ -151,10 +159,14 @@ impl Engine {
             let imported = tokio::select! {
                 imported = client.import(account_id, uuid, &source, &options, &events) => imported,
                 () = cancel.cancelled() => {
-                    return Err(RestoreBackupError::Cancelled(cancelled(database, phase.load(Ordering::Relaxed))));
+                    return Err(Error::new(ErrorKind::Cancelled, cancelled(database, phase.load(Ordering::Relaxed))));
                 }
             };
-            let done = imported.map_err(RestoreBackupError::Import)?;
+            let done = imported.map_err(|e| {
+                Error::from(e).context(format_args!(
+                    "the import into D1 database {database} failed; D1 left it as it was"
+                ))
+            })?;
             report.num_queries = done.num_queries;
             report.final_bookmark = done.final_bookmark;
             Ok(report)
@@ -226,9 +238,11 @@ fn stage_for_d1(reader: impl std::io::Read, path: &Path) -> Result<RestoreReport
 }
 
 fn stage_parts(reader: impl std::io::Read, path: &Path, rest_path: &Path) -> Result<RestoreReport> {
-    let target_error = |source: std::io::Error| RestoreBackupError::Target {
-        message: format!("cannot write the staged dump {}: {source}", path.display()),
-        source,
+    let target_error = |source: std::io::Error| {
+        Error::local_io(
+            format!("cannot write the staged dump {}", path.display()),
+            source,
+        )
     };
     let file = std::fs::File::create(rest_path).map_err(target_error)?;
     let mut out = std::io::BufWriter::new(file);
@@ -237,14 +251,10 @@ fn stage_parts(reader: impl std::io::Read, path: &Path, rest_path: &Path) -> Res
     let mut written = 0u64;
     let mut statements = DumpStatements::new(std::io::BufReader::new(reader)).without_transaction();
     for statement in statements.by_ref() {
-        let (line, sql) = statement.map_err(RestoreBackupError::Dump)?;
+        let (line, sql) = statement.map_err(dump_error)?;
         let table = table_of(&sql);
         if sql.len() > D1_MAX_STATEMENT_BYTES {
-            return Err(RestoreBackupError::StatementTooLarge {
-                line,
-                table,
-                bytes: sql.len(),
-            });
+            return Err(statement_too_large(line, table.as_deref(), sql.len()));
         }
         if let Some(table) = &table {
             let rows = report.tables.entry(table.clone()).or_default();

@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
-use crate::restore;
 use crate::options::Force;
+use crate::restore;
 
 use super::{
-    D1_MAX_STATEMENT_BYTES, PlannedTarget, RestoreBackupError, RestorePlan, RestoreReport, Result,
-    refuse, wrong_target,
+    D1_MAX_STATEMENT_BYTES, PlannedTarget, RestorePlan, RestoreReport, Result, dump_error, refuse,
+    wrong_target,
 };
+use crate::error::{Error, ErrorKind};
 
 impl Engine {
     /// Restores the plan's backup into its SQLite file.
@@ -36,14 +37,14 @@ impl Engine {
         // The file may have changed since the plan was made.
         let existing = sqlite_refusals(&path, plan.force);
         if let Some(refusal) = existing.refusals.into_iter().next() {
-            return Err(RestoreBackupError::Refused(refusal));
+            return Err(Error::new(ErrorKind::Refused, refusal));
         }
         let partial = partial_path(&path);
         let (reader, tally) = self.stored_dump(&plan.manifest, cancel).await?;
         let restoring = partial.clone();
         let restored = tokio::task::spawn_blocking(move || restore_file(reader, &restoring))
             .await
-            .map_err(|e| RestoreBackupError::Read(format!("the restore task failed: {e}")));
+            .map_err(|e| Error::new(ErrorKind::LocalIo, format!("the restore task failed: {e}")));
         let outcome = self
             .settle(&plan.manifest, cancel, &tally, restored.and_then(|r| r))
             .await;
@@ -56,14 +57,14 @@ impl Engine {
         };
         if let Err(source) = std::fs::rename(&partial, &path) {
             let _ = std::fs::remove_file(&partial);
-            return Err(RestoreBackupError::Target {
-                message: format!(
-                    "cannot move the restored database {} to {}: {source}",
+            return Err(Error::local_io(
+                format!(
+                    "cannot move the restored database {} to {}",
                     partial.display(),
                     path.display()
                 ),
                 source,
-            });
+            ));
         }
         sync_parent(&path);
         Ok(RestoreReport {
@@ -95,7 +96,7 @@ fn sqlite_refusals(path: &Path, force: Force) -> ExistingFile {
     };
     if bytes.is_some_and(|b| b > 0) && force == Force::No {
         refusals.push(format!(
-            "{shown} exists and is not empty ({} bytes); pass --force to replace it (the new file takes its place only once the restore succeeded)",
+            "{shown} exists and is not empty ({} bytes); force the restore to replace it (the new file takes its place only once the restore succeeded)",
             bytes.unwrap_or_default()
         ));
     }
@@ -152,9 +153,8 @@ fn restore_file(
     reader: impl std::io::Read,
     path: &Path,
 ) -> Result<(u64, BTreeMap<String, u64>, Vec<String>)> {
-    let target_error = |source: std::io::Error| RestoreBackupError::Target {
-        message: format!("cannot create {}: {source}", path.display()),
-        source,
+    let target_error = |source: std::io::Error| {
+        Error::local_io(format!("cannot create {}", path.display()), source)
     };
     // A leftover of this process id (a crash, a reused pid) is not worth keeping.
     match std::fs::remove_file(path) {
@@ -164,18 +164,18 @@ fn restore_file(
     let stats = match restore::restore_to_path(std::io::BufReader::new(reader), path) {
         Ok(stats) => stats,
         Err(restore::RestoreError::Create { source, .. }) => return Err(target_error(source)),
-        Err(e) => return Err(RestoreBackupError::Dump(e)),
+        Err(e) => return Err(dump_error(e)),
     };
     let conn = rusqlite::Connection::open(path)
         .map_err(|e| target_error(std::io::Error::other(format!("SQLite cannot open it: {e}"))))?;
-    let mut warnings = restore::check_database(&conn).map_err(RestoreBackupError::Dump)?;
+    let mut warnings = restore::check_database(&conn).map_err(dump_error)?;
     if stats.oversized_statements > 0 {
         warnings.push(format!(
             "{} statement(s) are longer than D1's {D1_MAX_STATEMENT_BYTES}-byte limit: this backup cannot be imported into D1 as it is",
             stats.oversized_statements
         ));
     }
-    let tables = restore::count_rows(&conn).map_err(RestoreBackupError::Dump)?;
+    let tables = restore::count_rows(&conn).map_err(dump_error)?;
     conn.close().map_err(|(_, e)| {
         target_error(std::io::Error::other(format!(
             "SQLite cannot close it: {e}"

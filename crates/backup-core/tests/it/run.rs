@@ -195,7 +195,7 @@ async fn a_configured_id_needs_no_list_call_and_only_filters() {
     assert!(
         error
             .to_string()
-            .contains("--only nope matches no configured database")
+            .contains("the selector nope matches no configured database")
     );
 }
 

@@ -1,0 +1,334 @@
+//! One database's backup in a run, as a value: the [`Job`] holds what the steps share (the
+//! target, its settings, the date, where to report), so each step takes only what is its own.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+
+use crate::compression::Compression;
+use crate::config::{DatabaseEntry, RunConfig};
+use crate::engine::Engine;
+use crate::error::{Error, ErrorKind};
+use crate::existing;
+use crate::layout;
+use crate::lease::{self, Acquire, Lease};
+use crate::local;
+use crate::manifest::{
+    self, MANIFEST_KIND, MANIFEST_VERSION, Manifest, ManifestDatabase, ManifestDump,
+};
+use crate::options::{Force, RunOptions};
+use crate::plan::{Resolved, Target};
+use crate::progress::{EventKind, Progress, ProgressEvent};
+use crate::report::{DatabaseReport, Status};
+use crate::run::Limits;
+use crate::transfer::{self, Failure, Transferred};
+
+/// One selected database of a run.
+pub(crate) struct Job<'r> {
+    engine: &'r Engine,
+    target: &'r Target<'r>,
+    options: &'r RunOptions,
+    settings: Settings,
+    progress: &'r dyn Progress,
+    cancel: &'r CancellationToken,
+}
+
+impl<'r> Job<'r> {
+    pub(crate) fn new(
+        engine: &'r Engine,
+        target: &'r Target<'r>,
+        options: &'r RunOptions,
+        progress: &'r dyn Progress,
+        cancel: &'r CancellationToken,
+    ) -> Self {
+        Self {
+            engine,
+            target,
+            options,
+            settings: Settings::new(&engine.config().run, &target.entry),
+            progress,
+            cancel,
+        }
+    }
+
+    /// Backs the database up (or finds it backed up) and says how it went.
+    pub(crate) async fn run(self, resolved: &Resolved, limits: Limits<'_>) -> DatabaseReport {
+        let key = layout::dump_key_for(
+            &self.target.account.prefix,
+            self.options.date,
+            &self.target.entry.name,
+            self.settings.compression,
+        );
+        let mut report = DatabaseReport::new(self.target.account, &self.target.entry.name, key);
+        let slot = (self.target.account_index, self.target.entry.name.clone());
+        let database_id = match resolved.get(&slot) {
+            Some(Ok(id)) => id.clone(),
+            Some(Err(error)) => return self.fail(report, error.clone()),
+            None => return self.fail(report, Error::cancelled()),
+        };
+        // Local databases have no D1 id (they resolve to an empty one).
+        report.database_id = Some(database_id.clone()).filter(|id| !id.is_empty());
+        // An export blocks the database: never export what is already backed up.
+        match self.complete_backup().await {
+            Ok(Some(manifest)) => return self.skip(report, &manifest),
+            Ok(None) => {}
+            Err(error) => {
+                let (account, name) = (&self.target.account.name, &self.target.entry.name);
+                tracing::warn!("{account}/{name}: {error}; backing up again");
+            }
+        }
+        // Account permit first, so a job waiting on its account holds no global slot.
+        let permits = tokio::select! {
+            permits = limits.acquire() => permits,
+            () = self.cancel.cancelled() => None,
+        };
+        let Some(_permits) = permits else {
+            return self.fail(report, Error::cancelled());
+        };
+        let account = self.target.account;
+        let lease = match lease::acquire(
+            self.engine.sink().as_ref(),
+            lease::lease_dir(&account.prefix, &self.target.entry.name),
+            self.engine.owner(),
+            Duration::from_secs(self.engine.config().run.lease_seconds),
+        )
+        .await
+        {
+            Ok(Acquire::Held(lease)) => lease,
+            Ok(Acquire::Busy(reason)) => return self.skipped(report, reason),
+            Err(error) => {
+                let error = Error::new(
+                    ErrorKind::Storage,
+                    format!("cannot take the lease: {error}"),
+                );
+                return self.fail(report, error);
+            }
+        };
+        self.leased(&database_id, report, lease).await
+    }
+
+    /// The part done under the database's lease: re-check, export, store, manifest.
+    async fn leased(
+        &self,
+        database_id: &str,
+        mut report: DatabaseReport,
+        mut lease: Lease<'_>,
+    ) -> DatabaseReport {
+        // Another machine may have finished it while this run waited for the lease.
+        if let Ok(Some(manifest)) = self.complete_backup().await {
+            lease.release().await;
+            return self.skip(report, &manifest);
+        }
+        let started_at = Utc::now();
+        report.started_at = Some(started_at);
+        let work = async {
+            let done = self.transfer(database_id, &report.key).await?;
+            let manifest = self.manifest(database_id, started_at, &report.key, &done);
+            // The manifest is written last: until it exists the dump is not a backup.
+            let sink = self.engine.sink().as_ref();
+            existing::write_manifest(sink, &self.target.account.prefix, &manifest)
+                .await
+                .map_err(|error| Failure {
+                    error: Error::new(
+                        ErrorKind::Storage,
+                        format!("the dump was stored but {error}; it does not count as a backup until a run completes it"),
+                    ),
+                    exports: done.exports,
+                    bookmark: done.bookmark.clone(),
+                })?;
+            Ok((manifest, done.exports, done.notes))
+        };
+        let outcome = tokio::select! {
+            outcome = work => outcome,
+            lost = lease.keep_alive() => Err(Failure::new(Error::new(ErrorKind::Busy, lost))),
+            () = self.cancel.cancelled() => Err(Failure::new(Error::cancelled())),
+        };
+        lease.release().await;
+        report.finished_at = Some(Utc::now());
+        match outcome {
+            Ok((manifest, exports, notes)) => {
+                report.exports = exports;
+                report.notes = notes;
+                report.status = Status::Ok;
+                report.bookmark.clone_from(&manifest.database.bookmark);
+                report.bytes = Some(manifest.dump.bytes);
+                report.sha256 = Some(manifest.dump.sha256);
+                self.emit(EventKind::Done {
+                    key: &report.key,
+                    bytes: manifest.dump.bytes,
+                });
+                report
+            }
+            Err(failure) => {
+                report.exports = failure.exports;
+                report.bookmark.clone_from(&failure.bookmark);
+                self.fail(report, failure.error)
+            }
+        }
+    }
+
+    /// The complete, not known-defective backup of the date, unless the run is forced.
+    async fn complete_backup(&self) -> Result<Option<Manifest>, String> {
+        if self.options.force == Force::Yes {
+            return Ok(None);
+        }
+        let sink = self.engine.sink().as_ref();
+        let prefix = &self.target.account.prefix;
+        let found =
+            existing::complete_backup(sink, prefix, self.options.date, &self.target.entry.name)
+                .await?;
+        Ok(match found {
+            Some(manifest) if !existing::failed_verification(sink, prefix, &manifest).await => {
+                Some(manifest)
+            }
+            _ => None,
+        })
+    }
+
+    /// Exports (or, for a local file, dumps) the database and stores its dump at `key`.
+    async fn transfer(&self, database_id: &str, key: &str) -> Result<Transferred, Failure> {
+        let account = self.target.account;
+        let settings = &self.settings;
+        let emit = |kind: EventKind<'_>| self.emit(kind);
+        let client = self.engine.clients()[self.target.account_index].as_ref();
+        match (&self.target.entry.sqlite, client) {
+            (Some(path), _) => {
+                let sink = self.engine.sink();
+                local::transfer(
+                    sink,
+                    key,
+                    path,
+                    settings.compression,
+                    settings.part_size,
+                    &emit,
+                )
+                .await
+            }
+            (None, Some(client)) => {
+                let wait_if_busy = self.engine.config().run.wait_if_busy_minutes;
+                let request = transfer::Request {
+                    client,
+                    sink: self.engine.sink(),
+                    account_id: account.account_id_or_empty(),
+                    database_id,
+                    key,
+                    poll_interval: settings.poll_interval,
+                    max_wait: settings.max_wait,
+                    wait_if_busy: Some(Duration::from_secs(wait_if_busy.saturating_mul(60)))
+                        .filter(|d| !d.is_zero()),
+                    compression: settings.compression,
+                    part_size: settings.part_size,
+                };
+                transfer::run(&request, &emit).await
+            }
+            (None, None) => Err(Failure::new(Error::new(
+                ErrorKind::Config,
+                format!("account {} has no API token configured", account.name),
+            ))),
+        }
+    }
+
+    /// The manifest of a completed dump.
+    fn manifest(
+        &self,
+        database_id: &str,
+        started_at: chrono::DateTime<Utc>,
+        key: &str,
+        done: &Transferred,
+    ) -> Manifest {
+        let account = self.target.account;
+        let entry = &self.target.entry;
+        Manifest {
+            kind: MANIFEST_KIND.to_owned(),
+            version: MANIFEST_VERSION,
+            tool: manifest::tool(),
+            account: account.name.clone(),
+            account_id: account.account_id.clone(),
+            database: ManifestDatabase {
+                name: entry.name.clone(),
+                uuid: Some(database_id.to_owned()).filter(|id| !id.is_empty()),
+                bookmark: done.bookmark.clone(),
+                sqlite: entry.sqlite.as_ref().map(|p| p.display().to_string()),
+            },
+            date: self.options.date,
+            started_at,
+            finished_at: Utc::now(),
+            dump: ManifestDump {
+                key: key.to_owned(),
+                bytes: done.stored.receipt.size,
+                sha256: done.stored.receipt.sha256_hex(),
+                compression: self.settings.compression,
+                sql_bytes: done.stored.sql_bytes,
+                sql_sha256: done.stored.sql_sha256.clone(),
+                consistency: done.consistency,
+                virtual_tables: done.virtual_tables.clone(),
+            },
+        }
+    }
+
+    fn emit(&self, kind: EventKind<'_>) {
+        self.progress.event(&ProgressEvent {
+            account: &self.target.account.name,
+            database: &self.target.entry.name,
+            kind,
+        });
+    }
+
+    fn skipped(&self, mut report: DatabaseReport, reason: String) -> DatabaseReport {
+        self.emit(EventKind::Skipped { reason: &reason });
+        report.status = Status::Skipped;
+        report.reason = Some(reason);
+        report
+    }
+
+    /// Skipped because `manifest` vouches for a complete backup of the date.
+    fn skip(&self, mut report: DatabaseReport, manifest: &Manifest) -> DatabaseReport {
+        report.key.clone_from(&manifest.dump.key);
+        report.bytes = Some(manifest.dump.bytes);
+        report.sha256 = Some(manifest.dump.sha256.clone());
+        report.bookmark.clone_from(&manifest.database.bookmark);
+        let reason = format!(
+            "already backed up for {} (manifest written {}); {ALREADY_BACKED_UP_HINT}",
+            manifest.date, manifest.finished_at
+        );
+        self.skipped(report, reason)
+    }
+
+    fn fail(&self, mut report: DatabaseReport, error: Error) -> DatabaseReport {
+        self.emit(EventKind::Failed {
+            error: &error.chain(),
+        });
+        report.fail(error);
+        report
+    }
+}
+
+/// How a skipped database's reason ends: what the caller can do, in library terms. The CLI
+/// recognizes it to print its own flag instead.
+pub const ALREADY_BACKED_UP_HINT: &str = "force the run to back up again";
+
+/// One database's effective settings: `[run]` with the entry's overrides.
+struct Settings {
+    poll_interval: Duration,
+    max_wait: Option<Duration>,
+    compression: Compression,
+    /// Only a per-database override; `[run]`'s part size is the sink's default already.
+    part_size: Option<u64>,
+}
+
+impl Settings {
+    fn new(run: &RunConfig, entry: &DatabaseEntry) -> Self {
+        Self {
+            poll_interval: Duration::from_millis(
+                entry.poll_interval_ms.unwrap_or(run.poll_interval_ms),
+            ),
+            max_wait: entry
+                .max_wait_minutes
+                .or(run.max_wait_minutes)
+                .map(|m| Duration::from_secs(m.saturating_mul(60))),
+            compression: entry.compression.unwrap_or(run.compression),
+            part_size: entry.part_size_mib.map(|mib| mib * 1024 * 1024),
+        }
+    }
+}
