@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::compression::Compression;
 use crate::engine::Engine;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::error::error_chain;
 use crate::layout::LayoutKey;
 use crate::plan::{self, Selector};
@@ -92,7 +92,7 @@ impl Engine {
             let found = self
                 .find_backups(account, &databases)
                 .await
-                .map_err(|e| Error::new(crate::error::ErrorKind::Storage, e))?;
+                .map_err(|e| Error::new(ErrorKind::Storage, e))?;
             for f in found {
                 let dump = match &f.complete {
                     Some(m) => f.keys.iter().find(|(k, _, _)| *k == m.dump.key),
@@ -247,17 +247,20 @@ impl Engine {
             let put = futures::stream::iter([Ok(body.clone())]);
             sink.put_stream(&key, Box::pin(put), r2_sink::PutOptions::default())
                 .await
-                .map_err(|e| format!("put failed: {}", error_chain(&e)))?;
+                .map_err(|e| Error::from(e).context("put failed"))?;
             let head = sink
                 .head(&key)
                 .await
-                .map_err(|e| format!("head failed: {}", error_chain(&e)))?;
+                .map_err(|e| Error::from(e).context("head failed"))?;
             if head.map(|h| h.size) != Some(body.len() as u64) {
-                return Err("the probe object did not read back with its size".to_owned());
+                return Err(Error::new(
+                    ErrorKind::Storage,
+                    "the probe object did not read back with its size",
+                ));
             }
             sink.delete_many(std::slice::from_ref(&key))
                 .await
-                .map_err(|e| format!("delete failed: {}", error_chain(&e)))
+                .map_err(|e| Error::from(e).context("delete failed"))
         };
         match steps.await {
             Ok(()) => Check {
@@ -268,7 +271,10 @@ impl Engine {
             Err(error) => Check {
                 what,
                 ok: false,
-                detail: format!("{error}; check the bucket, endpoint and credentials"),
+                detail: format!(
+                    "{}; check the bucket, endpoint and credentials",
+                    error.chain()
+                ),
             },
         }
     }

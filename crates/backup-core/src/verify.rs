@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::compression::Compression;
 use crate::engine::Engine;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::error::error_chain;
 use crate::layout;
 use crate::live::{self, LiveComparison};
@@ -282,17 +282,18 @@ impl Engine {
                 Ok(Some(manifest)) if manifest.dump.key == report.key => manifest,
                 Ok(_) => {
                     report.verified = Some(false);
-                    report.status = Status::Failed;
-                    report.error = Some(
-                        "the backup was stored but its manifest cannot be found to verify it"
-                            .to_owned(),
-                    );
+                    report.fail(Error::new(
+                        ErrorKind::Storage,
+                        "the backup was stored but its manifest cannot be found to verify it",
+                    ));
                     continue;
                 }
                 Err(e) => {
                     report.verified = Some(false);
-                    report.status = Status::Failed;
-                    report.error = Some(format!("cannot verify the backup: {e}"));
+                    report.fail(Error::new(
+                        ErrorKind::Storage,
+                        format!("cannot verify the backup: {e}"),
+                    ));
                     continue;
                 }
             };
@@ -303,10 +304,12 @@ impl Engine {
             report.verified = Some(v.ok);
             report.notes.extend(v.notes);
             if !v.ok {
-                report.status = Status::Failed;
-                report.error = Some(format!(
-                    "the backup was stored but does not verify: {}",
-                    v.problems.join("; ")
+                report.fail(Error::new(
+                    ErrorKind::InvalidDump,
+                    format!(
+                        "the backup was stored but does not verify: {}",
+                        v.problems.join("; ")
+                    ),
                 ));
             }
         }
@@ -375,7 +378,7 @@ impl Engine {
             // The restore stopped early: hash the whole object on its own.
             match self.digest(&manifest.dump.key).await {
                 Ok((b, d)) => (bytes, digest) = (b, d),
-                Err(e) => v.problems.push(e),
+                Err(e) => v.problems.push(e.chain()),
             }
         }
         match restored {
@@ -605,15 +608,18 @@ impl Engine {
     }
 
     /// Size and SHA-256 of a stored object, read whole.
-    pub(crate) async fn digest(&self, key: &str) -> Result<(u64, String), String> {
+    pub(crate) async fn digest(&self, key: &str) -> Result<(u64, String), Error> {
+        let cannot_read = || format!("cannot read {key}");
         let mut body = self
             .sink()
             .get(key, None)
             .await
-            .map_err(|e| format!("cannot read {key}: {}", error_chain(&e)))?;
+            .map_err(|e| Error::from(e).context(cannot_read()))?;
         let (mut bytes, mut hasher) = (0u64, Sha256::new());
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| format!("cannot read {key}: {e}"))?;
+            let chunk = chunk.map_err(|e| {
+                Error::new(crate::error::ErrorKind::Transient, cannot_read()).with_source(e)
+            })?;
             bytes += chunk.len() as u64;
             hasher.update(&chunk);
         }
