@@ -51,6 +51,18 @@ pub enum ConfigError {
         /// One problem per missing variable.
         problems: Vec<Problem>,
     },
+    /// A configuration built in code (`Config::builder`) has wrong or missing values.
+    #[error("invalid configuration:\n{}", Problems(problems))]
+    InvalidValues {
+        /// Every problem found, in the order a file would list them.
+        problems: Vec<Problem>,
+    },
+    /// Secrets that a configuration names were not given (`Secrets::check`, `Engine::builder`).
+    #[error("missing secrets:\n{}", Problems(problems))]
+    SecretsNotGiven {
+        /// One problem per missing secret.
+        problems: Vec<Problem>,
+    },
 }
 
 fn at_field(field: &str) -> String {
@@ -199,7 +211,10 @@ impl fmt::Display for ErrorKind {
 }
 
 impl serde::Serialize for ErrorKind {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -281,10 +296,17 @@ impl Error {
     /// The configuration problems, one per field, when the kind is [`ErrorKind::Config`] and
     /// the cause is a [`ConfigError`] that lists them; empty otherwise.
     pub fn problems(&self) -> &[Problem] {
-        match self.source.as_deref().and_then(|s| s.downcast_ref::<ConfigError>()) {
-            Some(ConfigError::Invalid { problems, .. } | ConfigError::MissingSecrets { problems, .. }) => {
-                problems
-            }
+        match self
+            .source
+            .as_deref()
+            .and_then(|s| s.downcast_ref::<ConfigError>())
+        {
+            Some(
+                ConfigError::Invalid { problems, .. }
+                | ConfigError::MissingSecrets { problems, .. }
+                | ConfigError::InvalidValues { problems }
+                | ConfigError::SecretsNotGiven { problems },
+            ) => problems,
             _ => &[],
         }
     }
