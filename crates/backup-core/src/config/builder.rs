@@ -138,6 +138,7 @@ impl SinkConfig {
     }
 
     /// Names the secrets holding the access key id and the secret access key (`r2`, `s3`).
+    #[must_use]
     pub fn credentials(
         mut self,
         access_key_id: impl Into<String>,
@@ -149,36 +150,42 @@ impl SinkConfig {
     }
 
     /// Sets the bucket (`r2`, `s3`).
+    #[must_use]
     pub fn bucket(mut self, bucket: impl Into<String>) -> Self {
         self.bucket = Some(bucket.into());
         self
     }
 
     /// Sets the Cloudflare account that owns the R2 bucket (`r2`).
+    #[must_use]
     pub fn account_id(mut self, account_id: impl Into<String>) -> Self {
         self.account_id = Some(account_id.into());
         self
     }
 
     /// Sets the endpoint URL (required for `s3`, an override for `r2`).
+    #[must_use]
     pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = Some(endpoint.into());
         self
     }
 
     /// Sets the region (R2 uses `auto`).
+    #[must_use]
     pub fn region(mut self, region: impl Into<String>) -> Self {
         self.region = Some(region.into());
         self
     }
 
     /// Sets the R2 jurisdiction (`eu`, `fedramp`).
+    #[must_use]
     pub fn jurisdiction(mut self, jurisdiction: impl Into<String>) -> Self {
         self.jurisdiction = Some(jurisdiction.into());
         self
     }
 
     /// Sets the directory (`fs`), taken as given.
+    #[must_use]
     pub fn path(mut self, path: impl Into<PathBuf>) -> Self {
         self.path = Some(path.into());
         self
@@ -201,6 +208,7 @@ impl AccountConfig {
     }
 
     /// Sets the Cloudflare account id.
+    #[must_use]
     pub fn account_id(mut self, account_id: impl Into<String>) -> Self {
         self.account_id = Some(account_id.into());
         self
@@ -209,24 +217,28 @@ impl AccountConfig {
     /// Names the secret holding this account's API token (see
     /// [`Secrets::with`](crate::Secrets::with)). Accounts naming the same secret share one
     /// D1 client and its request budget.
+    #[must_use]
     pub fn token_env(mut self, name: impl Into<String>) -> Self {
         self.token_env = Some(name.into());
         self
     }
 
     /// Backs up every local D1 database in a wrangler state directory, taken as given.
+    #[must_use]
     pub fn wrangler_state(mut self, dir: impl Into<PathBuf>) -> Self {
         self.wrangler_state = Some(dir.into());
         self
     }
 
     /// Adds a database.
+    #[must_use]
     pub fn database(mut self, database: DatabaseEntry) -> Self {
         self.databases.push(database);
         self
     }
 
     /// Adds several databases.
+    #[must_use]
     pub fn databases(mut self, databases: impl IntoIterator<Item = DatabaseEntry>) -> Self {
         self.databases.extend(databases);
         self
@@ -469,6 +481,7 @@ impl ScheduleConfig {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::ErrorKind;

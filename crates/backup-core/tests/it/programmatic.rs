@@ -502,7 +502,7 @@ async fn a_failed_database_can_be_matched_on_and_says_whether_to_retry() {
     assert_eq!(missing.name, "no-such-db");
     assert_eq!(missing.status, Status::Failed);
     assert_eq!(
-        missing.cause.as_ref().map(|e| e.kind()),
+        missing.cause.as_ref().map(d1_backup_core::Error::kind),
         Some(ErrorKind::NotFound)
     );
     assert_eq!(missing.error_kind, Some(ErrorKind::NotFound));
@@ -511,7 +511,7 @@ async fn a_failed_database_can_be_matched_on_and_says_whether_to_retry() {
     let refused = &report.databases[2];
     assert_eq!(refused.name, "rto-ops-db");
     assert_eq!(
-        refused.cause.as_ref().map(|e| e.kind()),
+        refused.cause.as_ref().map(d1_backup_core::Error::kind),
         Some(ErrorKind::Unauthorized)
     );
     assert_eq!(refused.error_kind, Some(ErrorKind::Unauthorized));
