@@ -113,7 +113,9 @@ fn required<'a, T>(value: Option<&'a T>, field: &str) -> Result<&'a T, Error> {
 pub(crate) fn missing_secret(field: &str, var: &str) -> Error {
     Error::new(
         ErrorKind::Config,
-        format!("{field} names the secret `{var}`, which was not provided; provide a value for `{var}` in the secrets"),
+        format!(
+            "{field} names the secret `{var}`, which was not provided; provide a value for `{var}` in the secrets"
+        ),
     )
 }
 
