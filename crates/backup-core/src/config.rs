@@ -5,7 +5,7 @@
 //! only turns text into typed values.
 //!
 //! The same model can be built in code, without any file: [`Config::builder`] and the
-//! constructors and setters of each part (in `config/builder.rs`) are validated by the same
+//! constructors and setters of each part (in `config/builder.rs` and `config/setters.rs`) are validated by the same
 //! rules when [`ConfigBuilder::build`] runs.
 
 use std::fmt;
@@ -18,10 +18,12 @@ use crate::compression::Compression;
 use crate::error::ConfigError;
 
 mod builder;
+mod setters;
 
 pub use builder::ConfigBuilder;
 
-/// The whole configuration file.
+/// The whole configuration: read from a file ([`Config::load`], [`Config::from_toml`]) or
+/// built in code ([`Config::builder`]), validated by the same rules either way.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
