@@ -3,6 +3,10 @@
 //! Field names here are the TOML keys operators write, so they are public API: fields are only
 //! ever added, never renamed or removed. Validation lives in [`crate::validate`]; this module
 //! only turns text into typed values.
+//!
+//! The same model can be built in code, without any file: [`Config::builder`] and the
+//! constructors and setters of each part (in `config/builder.rs` and `config/setters.rs`) are validated by the same
+//! rules when [`ConfigBuilder::build`] runs.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -13,7 +17,13 @@ use serde::de::{self, MapAccess, Visitor};
 use crate::compression::Compression;
 use crate::error::ConfigError;
 
-/// The whole configuration file.
+mod builder;
+mod setters;
+
+pub use builder::ConfigBuilder;
+
+/// The whole configuration: read from a file ([`Config::load`], [`Config::from_toml`]) or
+/// built in code ([`Config::builder`]), validated by the same rules either way.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -141,7 +151,8 @@ pub struct SinkConfig {
     pub access_key_id_env: Option<String>,
     /// Name of the environment variable holding the secret access key (`r2`, `s3`).
     pub secret_access_key_env: Option<String>,
-    /// Directory for `fs`.
+    /// Directory for `fs`. Relative paths are relative to the config file (in code: to the
+    /// process's working directory).
     pub path: Option<PathBuf>,
 }
 
@@ -297,7 +308,8 @@ pub struct AccountConfig {
     /// every database is local).
     pub token_env: Option<String>,
     /// A wrangler state directory (`.wrangler/state/v3/d1`): every local D1 database in it is
-    /// backed up, named by its file name. Relative paths are relative to the config file.
+    /// backed up, named by its file name. Relative paths are relative to the config file (in
+    /// code: to the process's working directory).
     pub wrangler_state: Option<PathBuf>,
     /// Key prefix in the sink, e.g. `d1` gives `d1/<date>/<db>.sql`.
     pub prefix: String,
@@ -358,7 +370,8 @@ pub struct DatabaseEntry {
     /// The database uuid; when given, the name is not looked up.
     pub id: Option<String>,
     /// A local SQLite file (e.g. a wrangler local D1 database) to dump instead of exporting
-    /// through the API. Relative paths are relative to the config file.
+    /// through the API. Relative paths are relative to the config file (in code: to the
+    /// process's working directory).
     pub sqlite: Option<PathBuf>,
     /// Overrides `run.poll_interval_ms`.
     pub poll_interval_ms: Option<u64>,
@@ -459,6 +472,7 @@ impl Config {
         })?;
         crate::validate::validate(&config, origin)?;
         let mut config = config;
+        config.normalize_prefixes();
         let base = origin
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -466,11 +480,6 @@ impl Config {
         let base =
             &lexically_normal(&std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf()));
         for account in &mut config.accounts {
-            // Validation accepted the prefix, so normalizing cannot fail; keep it as written
-            // if it somehow does.
-            if let Ok(prefix) = crate::layout::normalize_prefix(&account.prefix) {
-                account.prefix = prefix;
-            }
             // Local paths are relative to the file that names them, not to the caller's
             // working directory (cron and systemd start elsewhere).
             if let Some(dir) = &mut account.wrangler_state {
@@ -486,6 +495,18 @@ impl Config {
             *path = lexically_normal(&base.join(&*path));
         }
         Ok(config)
+    }
+
+    /// Normalizes every account's prefix (`backups/d1/` → `backups/d1`), after validation,
+    /// for a file and a configuration built in code alike.
+    fn normalize_prefixes(&mut self) {
+        for account in &mut self.accounts {
+            // Validation accepted the prefix, so normalizing cannot fail; keep it as written
+            // if it somehow does.
+            if let Ok(prefix) = crate::layout::normalize_prefix(&account.prefix) {
+                account.prefix = prefix;
+            }
+        }
     }
 
     /// Fields that are set but not used by `sink.kind` (for example `path` with `kind = "s3"`),

@@ -7,7 +7,7 @@ use d1_export::{ApiToken, D1Client, RateLimit};
 use r2_sink::BackupSink;
 
 use crate::config::Config;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::secrets::Secrets;
 use crate::sinks;
 use crate::sinks::SharedSink;
@@ -27,6 +27,10 @@ pub struct Engine {
     owner: String,
     /// Where verifications restore their scratch databases.
     scratch_dir: Option<std::path::PathBuf>,
+    /// Every HTTP call the engine makes goes through this one client (the caller's, or one
+    /// built once by [`EngineBuilder::build`]): the D1 clients share it, and so do the
+    /// heartbeat pings.
+    http: reqwest::Client,
 }
 
 /// Builds an [`Engine`]. Setters cannot fail; [`EngineBuilder::build`] can.
@@ -39,6 +43,7 @@ pub struct EngineBuilder {
     user_agent: Option<String>,
     owner: Option<String>,
     scratch_dir: Option<std::path::PathBuf>,
+    http_client: Option<reqwest::Client>,
 }
 
 impl Engine {
@@ -51,6 +56,7 @@ impl Engine {
             user_agent: None,
             owner: None,
             scratch_dir: None,
+            http_client: None,
         }
     }
 
@@ -66,6 +72,11 @@ impl Engine {
 
     pub(crate) fn clients(&self) -> &[Option<D1Client>] {
         &self.clients
+    }
+
+    /// The HTTP client every call of this engine goes through.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     pub(crate) fn owner(&self) -> &str {
@@ -100,6 +111,18 @@ impl EngineBuilder {
         self
     }
 
+    /// Sends every HTTP call the engine makes through `client`: the D1 API calls and dump
+    /// downloads of every account, and the heartbeat URL ping. An embedding service shares
+    /// its connection pool, proxy, TLS and default headers this way; the client's own
+    /// connect timeout applies. Without it, [`build`](Self::build) builds one client (10 s
+    /// connect timeout) and shares it the same way. Per-request limits (the D1 API's request
+    /// timeout, the ping's 20 s) and the [`user_agent`](Self::user_agent) of D1 calls apply
+    /// either way.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http_client = Some(client);
+        self
+    }
+
     /// The user agent sent to the Cloudflare API.
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.user_agent = Some(user_agent.into());
@@ -107,7 +130,19 @@ impl EngineBuilder {
     }
 
     /// Builds the sink (unless one was given) and one D1 client per distinct token.
+    ///
+    /// Fails with [`ErrorKind::Config`](crate::ErrorKind::Config) when secrets it needs were
+    /// not given (all of them named at once, each with its field; the sink's are not needed
+    /// when a [`sink`](Self::sink) was given), or when the sink or a client cannot be set up.
     pub fn build(self) -> Result<Engine, Error> {
+        let custom_sink = self.sink.is_some();
+        self.secrets.check_fields(&self.config, |field| {
+            !(custom_sink && field.starts_with("sink."))
+        })?;
+        let http = match self.http_client {
+            Some(client) => client,
+            None => default_http_client()?,
+        };
         let sink = match self.sink {
             Some(sink) => sink,
             None => sinks::from_config(&self.config.sink, &self.config.run, &self.secrets)?,
@@ -130,8 +165,9 @@ impl EngineBuilder {
             let token = self.secrets.get(token_env).ok_or_else(|| {
                 sinks::missing_secret(&format!("accounts[{i}].token_env"), token_env)
             })?;
-            let mut builder =
-                D1Client::builder(ApiToken::from(token.to_owned())).user_agent(user_agent.clone());
+            let mut builder = D1Client::builder(ApiToken::from(token.to_owned()))
+                .http_client(http.clone())
+                .user_agent(user_agent.clone());
             if let Some(base) = &self.config.cloudflare.api_base_url {
                 builder = builder.base_url(base.clone());
             }
@@ -159,6 +195,18 @@ impl EngineBuilder {
             clients,
             owner,
             scratch_dir: self.scratch_dir,
+            http,
         })
     }
+}
+
+/// The client an engine builds when the caller gives none: D1's default connect timeout, and
+/// the rest of reqwest's defaults.
+fn default_http_client() -> Result<reqwest::Client, Error> {
+    reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .build()
+        .map_err(|source| {
+            Error::new(ErrorKind::Config, "cannot set up the HTTP client").with_source(source)
+        })
 }

@@ -51,6 +51,18 @@ pub enum ConfigError {
         /// One problem per missing variable.
         problems: Vec<Problem>,
     },
+    /// A configuration built in code (`Config::builder`) has wrong or missing values.
+    #[error("invalid configuration:\n{}", Problems(problems))]
+    InvalidValues {
+        /// Every problem found, in the order a file would list them.
+        problems: Vec<Problem>,
+    },
+    /// Secrets that a configuration names were not given (`Secrets::check`, `Engine::builder`).
+    #[error("missing secrets:\n{}", Problems(problems))]
+    SecretsNotGiven {
+        /// One problem per missing secret.
+        problems: Vec<Problem>,
+    },
 }
 
 fn at_field(field: &str) -> String {
@@ -295,7 +307,9 @@ impl Error {
         {
             Some(
                 ConfigError::Invalid { problems, .. }
-                | ConfigError::MissingSecrets { problems, .. },
+                | ConfigError::MissingSecrets { problems, .. }
+                | ConfigError::InvalidValues { problems }
+                | ConfigError::SecretsNotGiven { problems },
             ) => problems,
             _ => &[],
         }

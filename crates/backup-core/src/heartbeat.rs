@@ -236,20 +236,22 @@ impl Engine {
                 (None, true) => format!("{}/fail", url.trim_end_matches('/')),
                 _ => url.clone(),
             };
-            outcomes.push(ping(&target, body).await);
+            outcomes.push(ping(self.http(), &target, body).await);
         }
         outcomes
     }
 }
 
-async fn ping(url: &str, body: Bytes) -> HeartbeatOutcome {
+/// Posts `body` to `url` through the engine's one HTTP client (never a client of its own, so
+/// an embedding service's pool, proxy and headers apply).
+async fn ping(http: &reqwest::Client, url: &str, body: Bytes) -> HeartbeatOutcome {
     // Ping URLs carry a secret (the check id in the path, or a token in the query): show the
     // scheme and host only.
     let shown = reqwest::Url::parse(url).map_or_else(
         |_| "the heartbeat URL".to_owned(),
         |u| format!("{}://{}/…", u.scheme(), u.host_str().unwrap_or_default()),
     );
-    let result = reqwest::Client::new()
+    let result = http
         .post(url)
         .timeout(PING_TIMEOUT)
         .header("content-type", "application/json")

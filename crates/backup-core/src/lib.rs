@@ -5,9 +5,99 @@
 //! and streams its dump into the sink at `<prefix>/<YYYY-MM-DD>/<db-name>.sql`, and reports
 //! what happened in a [`RunReport`].
 //!
-//! The caller owns the process: it supplies the secrets ([`Secrets::resolve`] takes a lookup
-//! function; the library never reads the environment), the cancellation token, the run date
-//! and a [`Progress`] reporter (`&()` for none). The library never prints or exits.
+//! The caller owns the process: it supplies the secrets ([`Secrets::with`] in code, or
+//! [`Secrets::resolve`] with a lookup function; the library never reads the environment), the
+//! HTTP client if it wants to share its own ([`EngineBuilder::http_client`]), the cancellation
+//! token, the run date and a [`Progress`] reporter (`&()` for none). The library never prints
+//! or exits.
+//!
+//! # Configuration in code
+//!
+//! A service that keeps its settings elsewhere builds the [`Config`] in code:
+//! [`Config::builder`] takes the sink, and every part has constructors and setters
+//! ([`SinkConfig::r2`], [`AccountConfig::new`], [`DatabaseEntry::named`],
+//! [`RetentionConfig`], [`RunConfig`], ...). [`ConfigBuilder::build`] validates it by the same
+//! rules as a file, reporting every problem at once with its field (`accounts[0].prefix`)
+//! in [`Error::problems`]. Paths are taken as given (absolute, or relative to the process's
+//! working directory). A failed database carries its typed [`Error`] in
+//! [`DatabaseReport::cause`], to match on its [`ErrorKind`] and decide whether to retry.
+//!
+//! ```no_run
+//! use d1_backup_core::tokio_util::sync::CancellationToken;
+//! use d1_backup_core::{
+//!     AccountConfig, Config, DatabaseEntry, Engine, ErrorKind, RetentionConfig, RunOptions,
+//!     Secrets, SinkConfig, Status,
+//! };
+//!
+//! # async fn demo(token: String, key_id: String, secret_key: String)
+//! # -> Result<(), d1_backup_core::Error> {
+//! let config = Config::builder(
+//!     SinkConfig::r2("e5a9830215a8d88961dc6c80a8c7442a", "backups")
+//!         .credentials("R2_KEY_ID", "R2_SECRET"),
+//! )
+//! .retention(RetentionConfig::default().keep_days(14))
+//! .account(
+//!     AccountConfig::new("main", "d1")
+//!         .account_id("e5a9830215a8d88961dc6c80a8c7442a")
+//!         .token_env("CF_API_TOKEN")
+//!         .database(DatabaseEntry::named("ops-db")),
+//! )
+//! .build()?;
+//! // The values come from the service's own secret store, never from the environment.
+//! let secrets = Secrets::new()
+//!     .with("CF_API_TOKEN", token)
+//!     .with("R2_KEY_ID", key_id)
+//!     .with("R2_SECRET", secret_key);
+//! let engine = Engine::builder(config, secrets)
+//!     .http_client(d1_backup_core::reqwest::Client::new())
+//!     .build()?;
+//!
+//! let today = chrono::Utc::now().date_naive();
+//! let report = engine
+//!     .run(&RunOptions::new(today), &(), &CancellationToken::new())
+//!     .await?;
+//! for db in &report.databases {
+//!     match (db.status, db.cause.as_ref()) {
+//!         (Status::Failed, Some(error)) if error.kind() == ErrorKind::Unauthorized => {
+//!             eprintln!("{}: the token was refused; rotate it", db.name);
+//!         }
+//!         (Status::Failed, Some(error)) if error.is_retryable() => {
+//!             eprintln!("{}: {error}; will retry later", db.name);
+//!         }
+//!         (status, _) => println!("{} {} {}", db.name, status.as_str(), db.key),
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A configuration that breaks a rule names every field at fault:
+//!
+//! ```
+//! use d1_backup_core::{AccountConfig, Config, DatabaseEntry, ErrorKind, RetentionConfig, SinkConfig};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let built = Config::builder(SinkConfig::fs("/var/backups/d1"))
+//!     .retention(RetentionConfig::default().keep_days(0))
+//!     .account(AccountConfig::new("main", "/d1").database(DatabaseEntry::named("ops-db")))
+//!     .build();
+//! let Err(error) = built else {
+//!     return Err("an invalid configuration was accepted".into());
+//! };
+//! assert_eq!(error.kind(), ErrorKind::Config);
+//! let fields: Vec<&str> = error.problems().iter().map(|p| p.field.as_str()).collect();
+//! assert_eq!(
+//!     fields,
+//!     ["retention.keep_days", "accounts[0].account_id", "accounts[0].token_env", "accounts[0].prefix"]
+//! );
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Configuration from a file
+//!
+//! The `d1-backup` command reads the same model from TOML; its relative paths are relative to
+//! the file.
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -90,8 +180,8 @@ mod wrangler;
 
 pub use compression::Compression;
 pub use config::{
-    AccountConfig, CloudflareConfig, Config, DatabaseEntry, HeartbeatConfig, KvHeartbeat,
-    RetentionConfig, RunConfig, SinkConfig, SinkKind, VerifyMode,
+    AccountConfig, CloudflareConfig, Config, ConfigBuilder, DatabaseEntry, HeartbeatConfig,
+    KvHeartbeat, RetentionConfig, RunConfig, ScheduleConfig, SinkConfig, SinkKind, VerifyMode,
 };
 pub use engine::{Engine, EngineBuilder};
 pub use error::{ConfigError, Error, ErrorKind, Problem, Result};
@@ -129,5 +219,6 @@ pub use verify::{
     VERIFICATION_KIND, VERIFICATION_VERSION, Verification, VerificationRecord, VerifyOptions,
 };
 
-/// Re-exported so embedding services name the same versions.
-pub use {chrono, d1_export, r2_sink, tokio_util};
+/// Re-exported so embedding services name the same versions (e.g. the `reqwest::Client`
+/// given to [`EngineBuilder::http_client`]).
+pub use {chrono, d1_export, r2_sink, reqwest, tokio_util};

@@ -9,14 +9,9 @@ use crate::config::{Config, DatabaseEntry, SinkConfig, SinkKind};
 use crate::error::{ConfigError, Problem};
 use crate::layout;
 
+/// Validates a configuration read from the file at `origin`.
 pub(crate) fn validate(config: &Config, origin: &Path) -> Result<(), ConfigError> {
-    let mut problems = Vec::new();
-    check_cloudflare(config, &mut problems);
-    check_sink(&config.sink, &mut problems);
-    check_numbers(config, &mut problems);
-    check_accounts(config, &mut problems);
-    check_heartbeat(config, &mut problems);
-    check_schedules(config, &mut problems);
+    let problems = problems(config);
     if problems.is_empty() {
         Ok(())
     } else {
@@ -25,6 +20,19 @@ pub(crate) fn validate(config: &Config, origin: &Path) -> Result<(), ConfigError
             problems,
         })
     }
+}
+
+/// Every problem with `config`, in file order; the same rules whether it was read from a file
+/// or built in code.
+pub(crate) fn problems(config: &Config) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    check_cloudflare(config, &mut problems);
+    check_sink(&config.sink, &mut problems);
+    check_numbers(config, &mut problems);
+    check_accounts(config, &mut problems);
+    check_heartbeat(config, &mut problems);
+    check_schedules(config, &mut problems);
+    problems
 }
 
 fn check_cloudflare(config: &Config, problems: &mut Vec<Problem>) {

@@ -16,6 +16,7 @@ mod heartbeat;
 mod lease;
 #[cfg(feature = "sqlite")]
 mod local;
+mod programmatic;
 mod rerun;
 #[cfg(feature = "sqlite")]
 mod restore_backup;
