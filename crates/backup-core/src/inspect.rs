@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use crate::compression::Compression;
 use crate::engine::Engine;
-use crate::error::{Error, ErrorKind};
 use crate::error::error_chain;
+use crate::error::{Error, ErrorKind};
 use crate::layout::LayoutKey;
 use crate::plan::{self, Selector};
 

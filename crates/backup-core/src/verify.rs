@@ -18,8 +18,8 @@ use sha2::{Digest, Sha256};
 
 use crate::compression::Compression;
 use crate::engine::Engine;
-use crate::error::{Error, ErrorKind};
 use crate::error::error_chain;
+use crate::error::{Error, ErrorKind};
 use crate::layout;
 use crate::live::{self, LiveComparison};
 use crate::manifest::{self, Manifest};
