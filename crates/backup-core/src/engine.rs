@@ -6,6 +6,7 @@ use std::sync::Arc;
 use d1_export::{ApiToken, D1Client, RateLimit};
 use r2_sink::BackupSink;
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::Error;
 use crate::sinks::SharedSink;
@@ -27,6 +28,8 @@ pub struct Engine {
     owner: String,
     /// Where verifications restore their scratch databases.
     scratch_dir: Option<std::path::PathBuf>,
+    /// The time leases and schedules are decided by.
+    clock: Arc<dyn Clock>,
 }
 
 /// Builds an [`Engine`]. Setters cannot fail; [`EngineBuilder::build`] can.
@@ -39,6 +42,7 @@ pub struct EngineBuilder {
     user_agent: Option<String>,
     owner: Option<String>,
     scratch_dir: Option<std::path::PathBuf>,
+    clock: Option<Arc<dyn Clock>>,
 }
 
 impl Engine {
@@ -51,6 +55,7 @@ impl Engine {
             user_agent: None,
             owner: None,
             scratch_dir: None,
+            clock: None,
         }
     }
 
@@ -76,6 +81,11 @@ impl Engine {
     pub fn scratch_dir(&self) -> Option<&std::path::Path> {
         self.scratch_dir.as_deref()
     }
+
+    /// The clock leases and schedules are decided by.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
 }
 
 impl EngineBuilder {
@@ -97,6 +107,14 @@ impl EngineBuilder {
     /// verifications are skipped with a note.
     pub fn scratch_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
         self.scratch_dir = Some(dir.into());
+        self
+    }
+
+    /// The clock that decides when leases expire and schedules fire (default
+    /// [`SystemClock`](crate::SystemClock)). Tests pass a [`TokioClock`](crate::TokioClock)
+    /// and pause tokio's time; a service may pass its own time source.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
         self
     }
 
@@ -162,6 +180,7 @@ impl EngineBuilder {
             clients,
             owner,
             scratch_dir: self.scratch_dir,
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
         })
     }
 }

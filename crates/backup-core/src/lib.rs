@@ -45,11 +45,13 @@
 
 #![deny(missing_docs)]
 
+mod clock;
 mod compression;
 mod config;
 mod engine;
 mod error;
 mod existing;
+mod formats;
 mod heartbeat;
 mod inspect;
 mod layout;
@@ -57,7 +59,8 @@ mod lease;
 #[cfg(feature = "sqlite")]
 mod live;
 mod local;
-mod manifest;
+// The manifest keeps its old path inside the crate; it lives with the other formats.
+use formats::manifest;
 mod options;
 mod plan;
 mod progress;
@@ -87,6 +90,7 @@ mod vtab;
 mod vtab_export;
 mod wrangler;
 
+pub use clock::{Clock, SystemClock, TokioClock};
 pub use compression::Compression;
 pub use config::{
     AccountConfig, CloudflareConfig, Config, DatabaseEntry, HeartbeatConfig, KvHeartbeat,
@@ -94,16 +98,19 @@ pub use config::{
 };
 pub use engine::{Engine, EngineBuilder};
 pub use error::{ConfigError, Error, ErrorKind, Problem, Result};
-pub use heartbeat::{HEARTBEAT_VERSION, Heartbeat, HeartbeatDatabase, HeartbeatOutcome, Totals};
+pub use formats::{
+    DumpConsistency, HEARTBEAT_KIND, HEARTBEAT_VERSION, Heartbeat, HeartbeatDatabase,
+    LEASE_VERSION, LeaseRecord, MANIFEST_KIND, MANIFEST_VERSION, Manifest, ManifestDatabase,
+    ManifestDump, Totals, VERIFICATION_KIND, VERIFICATION_VERSION, VerificationRecord,
+};
+pub use heartbeat::HeartbeatOutcome;
 pub use inspect::{AccountDatabases, BackupListing, Check, RemoteDatabase};
 pub use layout::{
     LayoutKey, date_prefix, dump_key, dump_key_for, manifest_key, parse_key, verification_key,
 };
 #[cfg(feature = "sqlite")]
 pub use live::{Finding, FindingKind, LiveComparison, TableComparison};
-pub use manifest::{
-    DumpConsistency, MANIFEST_KIND, MANIFEST_VERSION, Manifest, ManifestDatabase, ManifestDump,
-};
+pub use options::{Force, RunOptions};
 pub use plan::Selector;
 pub use progress::{EventKind, Progress, ProgressEvent};
 pub use prune::{PruneDecision, PruneMode, PruneOptions, PruneReport};
@@ -119,13 +126,10 @@ pub use restore_backup::{
     RestoreRequest, RestoreSource, RestoreTarget,
 };
 pub use retention::{Action, RetentionPolicy};
-pub use options::{Force, RunOptions};
 pub use schedule::{DaemonEvent, Schedule};
 pub use secrets::Secrets;
 #[cfg(feature = "sqlite")]
-pub use verify::{
-    VERIFICATION_KIND, VERIFICATION_VERSION, Verification, VerificationRecord, VerifyOptions,
-};
+pub use verify::{Verification, VerifyOptions};
 
 /// Re-exported so embedding services name the same versions.
 pub use {chrono, d1_export, r2_sink, tokio_util};

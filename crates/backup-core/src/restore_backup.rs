@@ -27,7 +27,6 @@ use tokio_util::sync::CancellationToken;
 use crate::compression::Compression;
 use crate::config::AccountConfig;
 use crate::engine::Engine;
-use crate::error::Error;
 use crate::manifest::Manifest;
 use crate::plan::{self, Selector};
 use crate::error::error_chain;
@@ -303,7 +302,7 @@ impl Engine {
         let found = self
             .find_backups(account, &[name])
             .await
-            .map_err(|e| RestoreBackupError::Engine(Error::new(crate::error::ErrorKind::Storage, e)))?;
+            .map_err(RestoreBackupError::Engine)?;
         let newest = found
             .into_iter()
             .filter(|f| date.is_none_or(|d| f.date == d))

@@ -13,7 +13,7 @@ use crate::config::{DatabaseEntry, RunConfig};
 use crate::engine::Engine;
 use crate::existing;
 use crate::heartbeat::Heartbeat;
-use crate::lease::{self, Acquire, Lease};
+use crate::lease::{Acquire, Lease};
 use crate::local;
 use crate::manifest::{
     self, MANIFEST_KIND, MANIFEST_VERSION, Manifest, ManifestDatabase, ManifestDump,
@@ -138,9 +138,10 @@ impl Engine {
                 }
                 Ok(_) => {}
                 Err(error) => tracing::warn!(
-                    "{}/{}: {error}; backing up again",
+                    "{}/{}: {}; backing up again",
                     account.name,
-                    target.entry.name
+                    target.entry.name,
+                    error.chain()
                 ),
             }
         }
@@ -152,23 +153,14 @@ impl Engine {
         let Some(_permits) = permits else {
             return fail(report, Error::cancelled(), &emit);
         };
-        let lease = match lease::acquire(
-            self.sink().as_ref(),
-            lease::lease_dir(&account.prefix, &target.entry.name),
-            self.owner(),
-            Duration::from_secs(self.config().run.lease_seconds),
-        )
-        .await
+        let lease = match self
+            .leases()
+            .acquire(&account.prefix, &target.entry.name)
+            .await
         {
             Ok(Acquire::Held(lease)) => lease,
             Ok(Acquire::Busy(reason)) => return skipped(report, reason, &emit),
-            Err(error) => {
-                return fail(
-                    report,
-                    Error::new(ErrorKind::Storage, format!("cannot take the lease: {error}")),
-                    &emit,
-                );
-            }
+            Err(error) => return fail(report, error.context("cannot take the lease"), &emit),
         };
         self.leased(
             target,
@@ -232,7 +224,7 @@ impl Engine {
             existing::write_manifest(self.sink().as_ref(), &account.prefix, &manifest)
                 .await
                 .map_err(|error| transfer::Failure {
-                    error: Error::new(ErrorKind::Storage, format!("the dump was stored but {error}; it does not count as a backup until a run completes it")),
+                    error: Error::new(error.kind(), format!("the dump was stored but {}; it does not count as a backup until a run completes it", error.chain())).with_source(error),
                     exports: done.exports,
                     bookmark: done.bookmark.clone(),
                 })?;
@@ -240,7 +232,7 @@ impl Engine {
         };
         let outcome = tokio::select! {
             outcome = work => outcome,
-            lost = lease.keep_alive() => Err(transfer::Failure::new(Error::new(ErrorKind::Busy, lost))),
+            lost = lease.keep_alive() => Err(transfer::Failure::new(lost)),
             () = cancel.cancelled() => Err(transfer::Failure::new(Error::cancelled())),
         };
         lease.release().await;

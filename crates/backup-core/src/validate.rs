@@ -356,7 +356,7 @@ fn check_schedules(config: &Config, problems: &mut Vec<Problem>) {
         match crate::schedule::Schedule::new(&schedule.name, &schedule.cron, &schedule.databases) {
             Err(problem) => problems.push(Problem::new(
                 format!("{at}.cron"),
-                problem,
+                problem.to_string(),
                 "write five fields in UTC: minute hour day-of-month month day-of-week, e.g. \"0 3 * * *\"",
             )),
             Ok(parsed) => {
