@@ -8,6 +8,7 @@
 use chrono::NaiveDate;
 
 use crate::compression::Compression;
+use crate::error::{Error, ErrorKind};
 
 /// The object key of a database's dump for one date.
 ///
@@ -126,32 +127,35 @@ pub fn date_prefix(prefix: &str, date: NaiveDate) -> String {
 
 /// Normalizes a configured prefix: trailing slashes are dropped; empty prefixes, absolute
 /// prefixes, `.`/`..` segments and empty segments are refused (they would write outside the
-/// intended folder or collide with other prefixes).
-pub(crate) fn normalize_prefix(prefix: &str) -> Result<String, String> {
+/// intended folder or collide with other prefixes) with an error of kind
+/// [`ErrorKind::Config`] saying why.
+pub(crate) fn normalize_prefix(prefix: &str) -> Result<String, Error> {
+    let refuse = |why: String| Err(Error::new(ErrorKind::Config, why));
     let trimmed = prefix.trim_end_matches('/');
     if trimmed.is_empty() {
-        return Err("is empty: every account needs its own folder in the bucket".into());
+        return refuse("is empty: every account needs its own folder in the bucket".into());
     }
     if trimmed.starts_with('/') {
-        return Err(format!(
+        return refuse(format!(
             "{prefix:?} starts with '/': keys are relative to the bucket"
         ));
     }
     if trimmed.chars().any(char::is_control) || trimmed.contains('\\') {
-        return Err(format!("{prefix:?} contains control characters or '\\'"));
+        return refuse(format!("{prefix:?} contains control characters or '\\'"));
     }
     for segment in trimmed.split('/') {
         match segment {
-            "" => return Err(format!("{prefix:?} contains an empty segment ('//')")),
-            "." | ".." => return Err(format!("{prefix:?} contains a {segment:?} segment")),
+            "" => return refuse(format!("{prefix:?} contains an empty segment ('//')")),
+            "." | ".." => return refuse(format!("{prefix:?} contains a {segment:?} segment")),
             _ => {}
         }
     }
     Ok(trimmed.to_owned())
 }
 
-/// Checks that a database name can be used as a file name in the layout.
-pub(crate) fn check_database_name(name: &str) -> Result<(), String> {
+/// Checks that a database name can be used as a file name in the layout (an error of kind
+/// [`ErrorKind::Config`] when not).
+pub(crate) fn check_database_name(name: &str) -> Result<(), Error> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name != "."
@@ -162,8 +166,9 @@ pub(crate) fn check_database_name(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "{name:?} cannot be used as a file name in the bucket layout"
+        Err(Error::new(
+            ErrorKind::Config,
+            format!("{name:?} cannot be used as a file name in the bucket layout"),
         ))
     }
 }

@@ -34,7 +34,7 @@ pub enum PruneMode {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct PruneOptions {
-    /// The day retention counts from (the caller's clock: tests and `--date` set it).
+    /// The day retention counts from: the caller's "today" (the library reads no clock for it).
     pub today: NaiveDate,
     /// Databases to prune; empty means all configured ones.
     pub only: Vec<Selector>,

@@ -284,7 +284,7 @@ fn check_accounts(config: &Config, problems: &mut Vec<Problem>) {
             Err(problem) => {
                 problems.push(Problem::new(
                     format!("{at}.prefix"),
-                    problem,
+                    problem.to_string(),
                     "use a relative key prefix such as \"d1\" or \"backups/d1\"",
                 ));
                 continue;
@@ -319,7 +319,7 @@ fn check_database(field: &str, db: &DatabaseEntry, problems: &mut Vec<Problem>) 
     if let Err(problem) = layout::check_database_name(&db.name) {
         problems.push(Problem::new(
             format!("{field}.name"),
-            problem,
+            problem.to_string(),
             "use the database's D1 name (letters, digits, '-', '_', '.')",
         ));
     }
@@ -404,7 +404,7 @@ fn check_heartbeat(config: &Config, problems: &mut Vec<Problem>) {
         }
     }
     if let Some(object) = &heartbeat.object
-        && layout::normalize_prefix(object).as_deref() != Ok(object.as_str())
+        && layout::normalize_prefix(object).ok().as_deref() != Some(object.as_str())
     {
         problems.push(Problem::new(
                 "heartbeat.object",
