@@ -7,7 +7,8 @@
 //!
 //! The caller owns the process: it supplies the secrets ([`Secrets::resolve`] takes a lookup
 //! function; the library never reads the environment), the cancellation token, the run date
-//! and a [`Progress`] reporter (`&()` for none). The library never prints or exits.
+//! and a [`Progress`] reporter (`&()` for none), and may supply the [`Clock`] that leases
+//! and schedules are decided by ([`EngineBuilder::clock`]). The library never prints or exits.
 //!
 //! ```no_run
 //! use std::path::Path;

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use futures::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -533,7 +533,7 @@ impl Engine {
             kind: VERIFICATION_KIND.to_owned(),
             version: VERIFICATION_VERSION,
             tool: manifest::tool(),
-            verified_at: Utc::now(),
+            verified_at: self.clock().now(),
             account: v.account.clone(),
             database: v.database.clone(),
             date: manifest.date,
