@@ -49,7 +49,11 @@ impl LeaseRecord {
     /// kind [`ErrorKind::InvalidDump`].
     pub fn from_json(bytes: &[u8]) -> Result<Self, Error> {
         serde_json::from_slice(bytes).map_err(|e| {
-            Error::new(ErrorKind::InvalidDump, "not a d1-backup lease record").with_source(e)
+            Error::new(
+                ErrorKind::InvalidDump,
+                format!("not a d1-backup lease record: {e}"),
+            )
+            .with_source(e)
         })
     }
 

@@ -134,7 +134,11 @@ impl Manifest {
     /// upgrade). Its backup counts as incomplete.
     pub fn from_json(bytes: &[u8]) -> Result<Self, Error> {
         let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| {
-            Error::new(ErrorKind::InvalidDump, "not a d1-backup manifest").with_source(e)
+            Error::new(
+                ErrorKind::InvalidDump,
+                format!("not a d1-backup manifest: {e}"),
+            )
+            .with_source(e)
         })?;
         if manifest.kind != MANIFEST_KIND {
             return Err(Error::new(

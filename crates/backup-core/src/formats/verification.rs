@@ -67,7 +67,7 @@ impl VerificationRecord {
         let record: Self = serde_json::from_slice(bytes).map_err(|e| {
             Error::new(
                 ErrorKind::InvalidDump,
-                "not a d1-backup verification record",
+                format!("not a d1-backup verification record: {e}"),
             )
             .with_source(e)
         })?;
