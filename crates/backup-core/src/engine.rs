@@ -6,6 +6,7 @@ use std::sync::Arc;
 use d1_export::{ApiToken, D1Client, RateLimit};
 use r2_sink::BackupSink;
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind};
 use crate::secrets::Secrets;
@@ -31,6 +32,8 @@ pub struct Engine {
     /// built once by [`EngineBuilder::build`]): the D1 clients share it, and so do the
     /// heartbeat pings.
     http: reqwest::Client,
+    /// The time leases and schedules are decided by.
+    clock: Arc<dyn Clock>,
 }
 
 /// Builds an [`Engine`]. Setters cannot fail; [`EngineBuilder::build`] can.
@@ -44,6 +47,7 @@ pub struct EngineBuilder {
     owner: Option<String>,
     scratch_dir: Option<std::path::PathBuf>,
     http_client: Option<reqwest::Client>,
+    clock: Option<Arc<dyn Clock>>,
 }
 
 impl Engine {
@@ -57,6 +61,7 @@ impl Engine {
             owner: None,
             scratch_dir: None,
             http_client: None,
+            clock: None,
         }
     }
 
@@ -86,6 +91,11 @@ impl Engine {
     /// The directory for scratch databases, when the builder was given one.
     pub fn scratch_dir(&self) -> Option<&std::path::Path> {
         self.scratch_dir.as_deref()
+    }
+
+    /// The clock leases and schedules are decided by.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 }
 
@@ -120,6 +130,14 @@ impl EngineBuilder {
     /// either way.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http_client = Some(client);
+        self
+    }
+
+    /// The clock that decides when leases expire and schedules fire (default
+    /// [`SystemClock`](crate::SystemClock)). Tests pass a [`TokioClock`](crate::TokioClock)
+    /// and pause tokio's time; a service may pass its own time source.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
         self
     }
 
@@ -196,6 +214,7 @@ impl EngineBuilder {
             owner,
             scratch_dir: self.scratch_dir,
             http,
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
         })
     }
 }

@@ -5,9 +5,9 @@ use chrono::NaiveDate;
 use futures::{StreamExt, TryStreamExt};
 use r2_sink::{BackupSink, PutOptions};
 
-use crate::error::error_chain;
+use crate::error::{Error, ErrorKind};
+use crate::formats::{Manifest, VerificationRecord};
 use crate::layout;
-use crate::manifest::Manifest;
 
 /// Manifests and leases are small; anything larger is not one of ours.
 const MAX_SMALL_OBJECT: usize = 1024 * 1024;
@@ -20,7 +20,7 @@ pub(crate) async fn complete_backup(
     prefix: &str,
     date: NaiveDate,
     database: &str,
-) -> Result<Option<Manifest>, String> {
+) -> Result<Option<Manifest>, Error> {
     let key = layout::manifest_key(prefix, date, database);
     let Some(manifest) = read_manifest(sink, &key).await? else {
         return Ok(None);
@@ -28,41 +28,46 @@ pub(crate) async fn complete_backup(
     let dump = sink
         .head(&manifest.dump.key)
         .await
-        .map_err(|e| format!("cannot check {}: {}", manifest.dump.key, error_chain(&e)))?;
+        .map_err(|e| Error::from(e).context(format_args!("cannot check {}", manifest.dump.key)))?;
     Ok(dump
         .filter(|info| info.size == manifest.dump.bytes)
         .map(|_| manifest))
 }
 
-/// Reads and parses the manifest at `key`; `None` when there is none.
+/// Reads and parses the manifest at `key`; `None` when there is none. A manifest that does
+/// not parse is an error of kind [`ErrorKind::InvalidDump`] naming the key.
 pub(crate) async fn read_manifest(
     sink: &dyn BackupSink,
     key: &str,
-) -> Result<Option<Manifest>, String> {
+) -> Result<Option<Manifest>, Error> {
     match read_small(sink, key).await? {
         Some(bytes) => Manifest::from_json(&bytes)
             .map(Some)
-            .map_err(|e| format!("{key}: {e}")),
+            .map_err(|e| e.context(key)),
         None => Ok(None),
     }
 }
 
 /// Reads a small object (a manifest, a lease) whole; `None` when there is none.
-pub(crate) async fn read_small(
-    sink: &dyn BackupSink,
-    key: &str,
-) -> Result<Option<Vec<u8>>, String> {
+pub(crate) async fn read_small(sink: &dyn BackupSink, key: &str) -> Result<Option<Vec<u8>>, Error> {
+    let cannot_read = |e: r2_sink::Error| Error::from(e).context(format_args!("cannot read {key}"));
     let mut body = match sink.get(key, None).await {
         Ok(body) => body,
         Err(e) if e.kind() == r2_sink::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read {key}: {}", error_chain(&e))),
+        Err(e) => return Err(cannot_read(e)),
     };
     let mut bytes = Vec::new();
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| format!("cannot read {key}: {e}"))?;
+        // The body broke off mid-read (a dropped connection): worth another try.
+        let chunk = chunk.map_err(|e| {
+            Error::new(ErrorKind::Transient, format!("cannot read {key}: {e}")).with_source(e)
+        })?;
         bytes.extend_from_slice(&chunk);
         if bytes.len() > MAX_SMALL_OBJECT {
-            return Err(format!("{key} is too large to be a d1-backup record"));
+            return Err(Error::new(
+                ErrorKind::InvalidDump,
+                format!("{key} is too large to be a d1-backup record"),
+            ));
         }
     }
     Ok(Some(bytes))
@@ -90,14 +95,8 @@ pub(crate) async fn verification_outcome(
 ) -> Option<(bool, bool)> {
     let key = layout::verification_key(prefix, manifest.date, &manifest.database.name);
     let bytes = read_small(sink, &key).await.ok()??;
-    let record = serde_json::from_slice::<serde_json::Value>(&bytes).ok()?;
-    if record.get("sha256").and_then(serde_json::Value::as_str)
-        != Some(manifest.dump.sha256.as_str())
-    {
-        return None;
-    }
-    let flag = |name| record.get(name).and_then(serde_json::Value::as_bool);
-    Some((flag("ok")?, flag("defective").unwrap_or(false)))
+    let record = VerificationRecord::from_json(&bytes).ok()?;
+    (record.sha256 == manifest.dump.sha256).then_some((record.ok, record.defective))
 }
 
 /// Stores `manifest` beside its dump.
@@ -105,25 +104,24 @@ pub(crate) async fn write_manifest(
     sink: &dyn BackupSink,
     prefix: &str,
     manifest: &Manifest,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let key = layout::manifest_key(prefix, manifest.date, &manifest.database.name);
     let body = futures::stream::iter([Ok(Bytes::from(manifest.to_json()))]).boxed();
-    let mut options = PutOptions::default();
-    options.content_type = Some("application/json".to_owned());
+    let options = PutOptions::default().content_type("application/json");
     sink.put_stream(&key, body, options)
         .await
         .map(|_| ())
-        .map_err(|e| format!("cannot write the manifest {key}: {}", error_chain(&e)))
+        .map_err(|e| Error::from(e).context(format_args!("cannot write the manifest {key}")))
 }
 
 /// Every key under `prefix/` (the account's folder), in key order.
 pub(crate) async fn list_keys(
     sink: &dyn BackupSink,
     prefix: &str,
-) -> Result<Vec<r2_sink::ObjectInfo>, String> {
+) -> Result<Vec<r2_sink::ObjectInfo>, Error> {
     let folder = format!("{prefix}/");
     sink.list(&folder)
         .try_collect()
         .await
-        .map_err(|e| format!("cannot list {folder}: {}", error_chain(&e)))
+        .map_err(|e| Error::from(e).context(format_args!("cannot list {folder}")))
 }

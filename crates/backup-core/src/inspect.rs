@@ -89,10 +89,7 @@ impl Engine {
         let mut listings = Vec::new();
         for (index, databases) in wanted {
             let account = &self.config().accounts[index];
-            let found = self
-                .find_backups(account, &databases)
-                .await
-                .map_err(|e| Error::new(ErrorKind::Storage, e))?;
+            let found = self.find_backups(account, &databases).await?;
             for f in found {
                 let dump = match &f.complete {
                     Some(m) => f.keys.iter().find(|(k, _, _)| *k == m.dump.key),

@@ -12,7 +12,7 @@ use crate::engine::Engine;
 use crate::error::{Error, ErrorKind};
 use crate::existing;
 use crate::layout;
-use crate::lease::{self, Acquire, Lease};
+use crate::lease::{Acquire, Lease};
 use crate::local;
 use crate::manifest::{
     self, MANIFEST_KIND, MANIFEST_VERSION, Manifest, ManifestDatabase, ManifestDump,
@@ -75,6 +75,7 @@ impl<'r> Job<'r> {
             Ok(None) => {}
             Err(error) => {
                 let (account, name) = (&self.target.account.name, &self.target.entry.name);
+                let error = error.chain();
                 tracing::warn!("{account}/{name}: {error}; backing up again");
             }
         }
@@ -87,23 +88,14 @@ impl<'r> Job<'r> {
             return self.fail(report, Error::cancelled());
         };
         let account = self.target.account;
-        let lease = match lease::acquire(
-            self.engine.sink().as_ref(),
-            lease::lease_dir(&account.prefix, &self.target.entry.name),
-            self.engine.owner(),
-            Duration::from_secs(self.engine.config().run.lease_seconds),
-        )
-        .await
+        let leases = self.engine.leases();
+        let lease = match leases
+            .acquire(&account.prefix, &self.target.entry.name)
+            .await
         {
             Ok(Acquire::Held(lease)) => lease,
             Ok(Acquire::Busy(reason)) => return self.skipped(report, reason),
-            Err(error) => {
-                let error = Error::new(
-                    ErrorKind::Storage,
-                    format!("cannot take the lease: {error}"),
-                );
-                return self.fail(report, error);
-            }
+            Err(error) => return self.fail(report, error.context("cannot take the lease")),
         };
         self.leased(&database_id, report, lease).await
     }
@@ -131,9 +123,10 @@ impl<'r> Job<'r> {
                 .await
                 .map_err(|error| Failure {
                     error: Error::new(
-                        ErrorKind::Storage,
-                        format!("the dump was stored but {error}; it does not count as a backup until a run completes it"),
-                    ),
+                        error.kind(),
+                        format!("the dump was stored but {}; it does not count as a backup until a run completes it", error.chain()),
+                    )
+                    .with_source(error),
                     exports: done.exports,
                     bookmark: done.bookmark.clone(),
                 })?;
@@ -141,7 +134,7 @@ impl<'r> Job<'r> {
         };
         let outcome = tokio::select! {
             outcome = work => outcome,
-            lost = lease.keep_alive() => Err(Failure::new(Error::new(ErrorKind::Busy, lost))),
+            lost = lease.keep_alive() => Err(Failure::new(lost)),
             () = self.cancel.cancelled() => Err(Failure::new(Error::cancelled())),
         };
         lease.release().await;
@@ -169,7 +162,7 @@ impl<'r> Job<'r> {
     }
 
     /// The complete, not known-defective backup of the date, unless the run is forced.
-    async fn complete_backup(&self) -> Result<Option<Manifest>, String> {
+    async fn complete_backup(&self) -> Result<Option<Manifest>, Error> {
         if self.options.force == Force::Yes {
             return Ok(None);
         }

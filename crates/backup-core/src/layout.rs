@@ -1,4 +1,5 @@
-//! The bucket layout: `<prefix>/<YYYY-MM-DD>/<db-name>.sql`.
+//! The bucket layout: `<prefix>/<YYYY-MM-DD>/<db-name>.sql`, the manifest and verification
+//! record beside each dump, and the leases in `<prefix>/_leases/<db-name>/`.
 //!
 //! The layout is a persisted format (operators, retention and restores read it), so it is
 //! fixed: one function builds keys, and the checks here guarantee that every configured
@@ -7,6 +8,7 @@
 use chrono::NaiveDate;
 
 use crate::compression::Compression;
+use crate::error::{Error, ErrorKind};
 
 /// The object key of a database's dump for one date.
 ///
@@ -93,6 +95,31 @@ pub fn parse_key(prefix: &str, key: &str) -> Option<(NaiveDate, String, LayoutKe
     Some((date, name.to_owned(), kind))
 }
 
+/// The folder (without trailing `/`) holding the lease generations of `database` under
+/// `prefix`: `<prefix>/_leases/<db-name>`. It is outside the date layout (no date folder is
+/// named `_leases`), so [`parse_key`] never takes a lease for a backup and retention never
+/// sees one.
+pub(crate) fn lease_dir(prefix: &str, database: &str) -> String {
+    format!("{prefix}/{LEASES_FOLDER}/{database}")
+}
+
+const LEASES_FOLDER: &str = "_leases";
+
+/// The key of one lease generation in `dir` (from [`lease_dir`]): the generation zero-padded
+/// to 20 digits, so keys list in generation order.
+pub(crate) fn lease_key(dir: &str, generation: u64) -> String {
+    format!("{dir}/{generation:020}.json")
+}
+
+/// The generation a key of [`lease_dir`]`/` names; `None` for any other key.
+pub(crate) fn lease_generation(dir: &str, key: &str) -> Option<u64> {
+    key.strip_prefix(dir)?
+        .strip_prefix('/')?
+        .strip_suffix(".json")?
+        .parse()
+        .ok()
+}
+
 /// The folder (with trailing `/`) that holds every dump of `prefix` for `date`.
 pub fn date_prefix(prefix: &str, date: NaiveDate) -> String {
     format!("{prefix}/{}", date.format("%Y-%m-%d"))
@@ -100,32 +127,35 @@ pub fn date_prefix(prefix: &str, date: NaiveDate) -> String {
 
 /// Normalizes a configured prefix: trailing slashes are dropped; empty prefixes, absolute
 /// prefixes, `.`/`..` segments and empty segments are refused (they would write outside the
-/// intended folder or collide with other prefixes).
-pub(crate) fn normalize_prefix(prefix: &str) -> Result<String, String> {
+/// intended folder or collide with other prefixes) with an error of kind
+/// [`ErrorKind::Config`] saying why.
+pub(crate) fn normalize_prefix(prefix: &str) -> Result<String, Error> {
+    let refuse = |why: String| Err(Error::new(ErrorKind::Config, why));
     let trimmed = prefix.trim_end_matches('/');
     if trimmed.is_empty() {
-        return Err("is empty: every account needs its own folder in the bucket".into());
+        return refuse("is empty: every account needs its own folder in the bucket".into());
     }
     if trimmed.starts_with('/') {
-        return Err(format!(
+        return refuse(format!(
             "{prefix:?} starts with '/': keys are relative to the bucket"
         ));
     }
     if trimmed.chars().any(char::is_control) || trimmed.contains('\\') {
-        return Err(format!("{prefix:?} contains control characters or '\\'"));
+        return refuse(format!("{prefix:?} contains control characters or '\\'"));
     }
     for segment in trimmed.split('/') {
         match segment {
-            "" => return Err(format!("{prefix:?} contains an empty segment ('//')")),
-            "." | ".." => return Err(format!("{prefix:?} contains a {segment:?} segment")),
+            "" => return refuse(format!("{prefix:?} contains an empty segment ('//')")),
+            "." | ".." => return refuse(format!("{prefix:?} contains a {segment:?} segment")),
             _ => {}
         }
     }
     Ok(trimmed.to_owned())
 }
 
-/// Checks that a database name can be used as a file name in the layout.
-pub(crate) fn check_database_name(name: &str) -> Result<(), String> {
+/// Checks that a database name can be used as a file name in the layout (an error of kind
+/// [`ErrorKind::Config`] when not).
+pub(crate) fn check_database_name(name: &str) -> Result<(), Error> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name != "."
@@ -136,8 +166,9 @@ pub(crate) fn check_database_name(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "{name:?} cannot be used as a file name in the bucket layout"
+        Err(Error::new(
+            ErrorKind::Config,
+            format!("{name:?} cannot be used as a file name in the bucket layout"),
         ))
     }
 }
@@ -196,6 +227,23 @@ mod tests {
             "d1/2026-11-30/a b.sql",
         ] {
             assert_eq!(parse_key("d1", stranger), None, "{stranger}");
+        }
+    }
+
+    #[test]
+    fn lease_keys_parse_back_and_stay_outside_the_date_layout() {
+        let dir = lease_dir("d1", "ops-db");
+        assert_eq!(dir, "d1/_leases/ops-db");
+        let key = lease_key(&dir, 7);
+        assert_eq!(key, "d1/_leases/ops-db/00000000000000000007.json");
+        assert_eq!(lease_generation(&dir, &key), Some(7));
+        assert_eq!(parse_key("d1", &key), None);
+        for stranger in [
+            "d1/_leases/ops-db/x.json",
+            "d1/_leases/ops-db2/1.json",
+            "d1/_leases/ops-db/1.txt",
+        ] {
+            assert_eq!(lease_generation(&dir, stranger), None, "{stranger}");
         }
     }
 

@@ -8,8 +8,9 @@
 //! The caller owns the process: it supplies the secrets ([`Secrets::with`] in code, or
 //! [`Secrets::resolve`] with a lookup function; the library never reads the environment), the
 //! HTTP client if it wants to share its own ([`EngineBuilder::http_client`]), the cancellation
-//! token, the run date and a [`Progress`] reporter (`&()` for none). The library never prints
-//! or exits.
+//! token, the run date and a [`Progress`] reporter (`&()` for none), and may supply the
+//! [`Clock`] that leases and schedules are decided by ([`EngineBuilder::clock`]). The library
+//! never prints or exits.
 //!
 //! # Configuration in code
 //!
@@ -135,11 +136,13 @@
 
 #![deny(missing_docs)]
 
+mod clock;
 mod compression;
 mod config;
 mod engine;
 mod error;
 mod existing;
+mod formats;
 mod heartbeat;
 mod inspect;
 mod job;
@@ -148,7 +151,8 @@ mod lease;
 #[cfg(feature = "sqlite")]
 mod live;
 mod local;
-mod manifest;
+// The manifest keeps its old path inside the crate; it lives with the other formats.
+use formats::manifest;
 mod options;
 mod plan;
 mod progress;
@@ -178,6 +182,7 @@ mod vtab;
 mod vtab_export;
 mod wrangler;
 
+pub use clock::{Clock, SystemClock, TokioClock};
 pub use compression::Compression;
 pub use config::{
     AccountConfig, CloudflareConfig, Config, ConfigBuilder, DatabaseEntry, HeartbeatConfig,
@@ -185,7 +190,12 @@ pub use config::{
 };
 pub use engine::{Engine, EngineBuilder};
 pub use error::{ConfigError, Error, ErrorKind, Problem, Result};
-pub use heartbeat::{HEARTBEAT_VERSION, Heartbeat, HeartbeatDatabase, HeartbeatOutcome, Totals};
+pub use formats::{
+    DumpConsistency, HEARTBEAT_KIND, HEARTBEAT_VERSION, Heartbeat, HeartbeatDatabase,
+    LEASE_VERSION, LeaseRecord, MANIFEST_KIND, MANIFEST_VERSION, Manifest, ManifestDatabase,
+    ManifestDump, Totals, VERIFICATION_KIND, VERIFICATION_VERSION, VerificationRecord,
+};
+pub use heartbeat::HeartbeatOutcome;
 pub use inspect::{AccountDatabases, BackupListing, Check, RemoteDatabase};
 pub use job::ALREADY_BACKED_UP_HINT;
 pub use layout::{
@@ -193,9 +203,6 @@ pub use layout::{
 };
 #[cfg(feature = "sqlite")]
 pub use live::{Finding, FindingKind, LiveComparison, TableComparison};
-pub use manifest::{
-    DumpConsistency, MANIFEST_KIND, MANIFEST_VERSION, Manifest, ManifestDatabase, ManifestDump,
-};
 pub use options::{Force, RunOptions};
 pub use plan::Selector;
 pub use progress::{EventKind, Progress, ProgressEvent};
@@ -215,9 +222,7 @@ pub use retention::{Action, RetentionPolicy};
 pub use schedule::{DaemonEvent, Schedule};
 pub use secrets::Secrets;
 #[cfg(feature = "sqlite")]
-pub use verify::{
-    VERIFICATION_KIND, VERIFICATION_VERSION, Verification, VerificationRecord, VerifyOptions,
-};
+pub use verify::{Verification, VerifyOptions};
 
 /// Re-exported so embedding services name the same versions (e.g. the `reqwest::Client`
 /// given to [`EngineBuilder::http_client`]).

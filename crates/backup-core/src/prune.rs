@@ -14,7 +14,6 @@ use serde::Serialize;
 use crate::config::AccountConfig;
 use crate::engine::Engine;
 use crate::error::Error;
-use crate::error::error_chain;
 use crate::existing;
 use crate::layout::{self, LayoutKey};
 use crate::plan::{self, Selector};
@@ -35,7 +34,7 @@ pub enum PruneMode {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct PruneOptions {
-    /// The day retention counts from (the caller's clock: tests and `--date` set it).
+    /// The day retention counts from: the caller's "today" (the library reads no clock for it).
     pub today: NaiveDate,
     /// Databases to prune; empty means all configured ones.
     pub only: Vec<Selector>,
@@ -149,7 +148,7 @@ impl Engine {
                 .await
             {
                 Ok(decisions) => report.decisions.extend(decisions),
-                Err(error) => report.errors.push(error),
+                Err(error) => report.errors.push(error.chain()),
             }
         }
         let doomed: Vec<String> = report
@@ -161,10 +160,11 @@ impl Engine {
         if mode == PruneMode::Delete && !doomed.is_empty() {
             match self.sink().delete_many(&doomed).await {
                 Ok(()) => report.deleted = doomed.len(),
-                Err(e) => report.errors.push(format!(
-                    "deleting expired backups failed: {}",
-                    error_chain(&e)
-                )),
+                Err(e) => report.errors.push(
+                    Error::from(e)
+                        .context("deleting expired backups failed")
+                        .chain(),
+                ),
             }
         }
         report
@@ -176,7 +176,7 @@ impl Engine {
         databases: &[&str],
         policy: &RetentionPolicy,
         today: NaiveDate,
-    ) -> Result<Vec<PruneDecision>, String> {
+    ) -> Result<Vec<PruneDecision>, Error> {
         let found = self.find_backups(account, databases).await?;
         let mut decisions = Vec::new();
         for (database, dates) in group_by_database(&found) {
@@ -232,7 +232,7 @@ impl Engine {
         &self,
         account: &AccountConfig,
         databases: &[&str],
-    ) -> Result<Vec<Found>, String> {
+    ) -> Result<Vec<Found>, Error> {
         let listing = existing::list_keys(self.sink().as_ref(), &account.prefix).await?;
         let mut by_date: BTreeMap<(String, NaiveDate), Vec<Object>> = BTreeMap::new();
         for info in listing {
@@ -273,7 +273,7 @@ impl Engine {
                     }
                     _ => None,
                 };
-                Ok::<_, String>(Found {
+                Ok::<_, Error>(Found {
                     database: name,
                     date,
                     keys: objects,
@@ -300,7 +300,7 @@ pub(crate) struct Found {
     /// Every object of the layout for this database and date: key, kind, size.
     pub(crate) keys: Vec<Object>,
     /// The manifest, when it is valid and its dump exists with the recorded size.
-    pub(crate) complete: Option<crate::manifest::Manifest>,
+    pub(crate) complete: Option<crate::formats::Manifest>,
     /// What the verification record of this dump says (`ok`, `defective`), when there is one.
     pub(crate) verified: Option<(bool, bool)>,
 }

@@ -300,10 +300,7 @@ impl Engine {
         name: &str,
         date: Option<NaiveDate>,
     ) -> Result<Manifest> {
-        let found = self
-            .find_backups(account, &[name])
-            .await
-            .map_err(|e| Error::new(ErrorKind::Storage, e))?;
+        let found = self.find_backups(account, &[name]).await?;
         let newest = found
             .into_iter()
             .filter(|f| date.is_none_or(|d| f.date == d))

@@ -4,6 +4,10 @@
 //! The loop owns no process: the caller supplies the stop token (the CLI ties it to
 //! SIGTERM/SIGINT) and a grace period. On stop, no new run starts; a running one gets the
 //! grace period to finish, then it is cancelled (its uploads abort, nothing partial stays).
+//!
+//! The loop reads the time from the engine's [`Clock`](crate::Clock) and waits with
+//! `tokio::time`, so with a [`TokioClock`](crate::TokioClock) and paused tokio time a test sees
+//! a schedule fire at its cron time without waiting for it.
 
 use std::time::Duration;
 
@@ -11,7 +15,9 @@ use chrono::{DateTime, Utc};
 use croner::Cron;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock;
 use crate::engine::Engine;
+use crate::error::{Error, ErrorKind};
 use crate::options::RunOptions;
 use crate::plan::Selector;
 use crate::progress::Progress;
@@ -31,15 +37,21 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// Parses a schedule; the error says what is wrong with the expression or a selector.
-    pub fn new(name: &str, expression: &str, databases: &[String]) -> Result<Self, String> {
-        let cron: Cron = expression
-            .parse()
-            .map_err(|e| format!("{expression:?} is not a cron expression: {e}"))?;
+    /// Parses a schedule. The error, of kind [`ErrorKind::Config`], says what is wrong with
+    /// the expression or a selector.
+    pub fn new(name: &str, expression: &str, databases: &[String]) -> Result<Self, Error> {
+        let cron: Cron = expression.parse().map_err(|e| {
+            Error::new(
+                ErrorKind::Config,
+                format!("{expression:?} is not a cron expression: {e}"),
+            )
+            .with_source(e)
+        })?;
         let only = databases
             .iter()
             .map(|d| d.parse::<Selector>())
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|problem| Error::new(ErrorKind::Config, problem))?;
         Ok(Self {
             name: name.to_owned(),
             expression: expression.to_owned(),
@@ -90,6 +102,9 @@ impl Engine {
     /// Runs the configured schedules until `stop` is cancelled. A failed run is reported and
     /// the loop goes on. A schedule whose time passed while another ran fires once, at once.
     /// Returns whether a run had to be cut short after the grace period.
+    ///
+    /// Fire times come from the engine's [`clock`](Engine::clock); the loop sleeps with
+    /// `tokio::time` until the next one.
     pub async fn run_schedules(
         &self,
         progress: &dyn Progress,
@@ -98,7 +113,7 @@ impl Engine {
         events: &(dyn Fn(DaemonEvent<'_>) + Sync),
     ) -> bool {
         let schedules = self.config().schedules();
-        let now = Utc::now();
+        let now = self.clock().now();
         let mut next: Vec<(String, DateTime<Utc>)> = schedules
             .iter()
             .filter_map(|s| s.next_after(now).map(|t| (s.name.clone(), t)))
@@ -110,7 +125,7 @@ impl Engine {
                 stop.cancelled().await;
                 return false;
             };
-            let wait = (at - Utc::now()).to_std().unwrap_or_default();
+            let wait = clock::until(self.clock().now(), at);
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 () = stop.cancelled() => return false,

@@ -292,7 +292,7 @@ fn check_accounts(config: &Config, problems: &mut Vec<Problem>) {
             Err(problem) => {
                 problems.push(Problem::new(
                     format!("{at}.prefix"),
-                    problem,
+                    problem.to_string(),
                     "use a relative key prefix such as \"d1\" or \"backups/d1\"",
                 ));
                 continue;
@@ -327,7 +327,7 @@ fn check_database(field: &str, db: &DatabaseEntry, problems: &mut Vec<Problem>) 
     if let Err(problem) = layout::check_database_name(&db.name) {
         problems.push(Problem::new(
             format!("{field}.name"),
-            problem,
+            problem.to_string(),
             "use the database's D1 name (letters, digits, '-', '_', '.')",
         ));
     }
@@ -364,7 +364,7 @@ fn check_schedules(config: &Config, problems: &mut Vec<Problem>) {
         match crate::schedule::Schedule::new(&schedule.name, &schedule.cron, &schedule.databases) {
             Err(problem) => problems.push(Problem::new(
                 format!("{at}.cron"),
-                problem,
+                problem.to_string(),
                 "write five fields in UTC: minute hour day-of-month month day-of-week, e.g. \"0 3 * * *\"",
             )),
             Ok(parsed) => {
@@ -412,7 +412,7 @@ fn check_heartbeat(config: &Config, problems: &mut Vec<Problem>) {
         }
     }
     if let Some(object) = &heartbeat.object
-        && layout::normalize_prefix(object).as_deref() != Ok(object.as_str())
+        && layout::normalize_prefix(object).ok().as_deref() != Some(object.as_str())
     {
         problems.push(Problem::new(
                 "heartbeat.object",

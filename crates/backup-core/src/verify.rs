@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use futures::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -20,16 +20,12 @@ use crate::compression::Compression;
 use crate::engine::Engine;
 use crate::error::error_chain;
 use crate::error::{Error, ErrorKind};
+use crate::formats::{VERIFICATION_KIND, VERIFICATION_VERSION, VerificationRecord};
 use crate::layout;
 use crate::live::{self, LiveComparison};
 use crate::manifest::{self, Manifest};
 use crate::plan::{self, Selector, Target};
 use crate::restore;
-
-/// The `kind` of every verification record.
-pub const VERIFICATION_KIND: &str = "d1-backup-verification";
-/// The verification record format's version.
-pub const VERIFICATION_VERSION: u32 = 1;
 
 /// What to verify.
 #[derive(Debug, Clone)]
@@ -126,41 +122,6 @@ pub struct Verification {
     pub record: Option<String>,
 }
 
-/// What a verification found, stored beside the manifest as `<db>.verification.json`.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-#[non_exhaustive]
-pub struct VerificationRecord {
-    /// Always [`VERIFICATION_KIND`].
-    pub kind: String,
-    /// [`VERIFICATION_VERSION`].
-    pub version: u32,
-    /// The tool and version that verified.
-    pub tool: String,
-    /// When the verification finished.
-    pub verified_at: DateTime<Utc>,
-    /// The account's configured name.
-    pub account: String,
-    /// The database name.
-    pub database: String,
-    /// The backup's date.
-    pub date: NaiveDate,
-    /// The verified dump's key.
-    pub key: String,
-    /// The SHA-256 the manifest records for it.
-    pub sha256: String,
-    /// True when every check passed.
-    pub ok: bool,
-    /// True when the backup itself was shown to be defective (see
-    /// [`Verification::defective`]).
-    pub defective: bool,
-    /// Every problem found.
-    pub problems: Vec<String>,
-    /// Rows per table of the restored database.
-    pub tables: BTreeMap<String, u64>,
-    /// Whether the live database was compared, and whether it matched (null when not compared).
-    pub live_matches: Option<bool>,
-}
-
 impl Verification {
     /// Nothing checked yet.
     fn new(target: &Target<'_>) -> Self {
@@ -209,7 +170,7 @@ impl Engine {
                     ),
                     None => "no complete backup; run `d1-backup run` first".to_owned(),
                 }),
-                Err(error) => v.problems.push(error),
+                Err(error) => v.problems.push(error.chain()),
             }
             v.ok = v.problems.is_empty();
             results.push(v);
@@ -292,7 +253,7 @@ impl Engine {
                     report.verified = Some(false);
                     report.fail(Error::new(
                         ErrorKind::Storage,
-                        format!("cannot verify the backup: {e}"),
+                        format!("cannot verify the backup: {}", e.chain()),
                     ));
                     continue;
                 }
@@ -578,7 +539,7 @@ impl Engine {
             kind: VERIFICATION_KIND.to_owned(),
             version: VERIFICATION_VERSION,
             tool: manifest::tool(),
-            verified_at: Utc::now(),
+            verified_at: self.clock().now(),
             account: v.account.clone(),
             database: v.database.clone(),
             date: manifest.date,
@@ -594,8 +555,7 @@ impl Engine {
                 .map(|l| l.tables.iter().all(|t| t.differences == 0)),
         };
         let key = layout::verification_key(&target.account.prefix, manifest.date, &v.database);
-        let mut body = serde_json::to_vec_pretty(&record).unwrap_or_default();
-        body.push(b'\n');
+        let body = record.to_json();
         let stream = futures::stream::iter([Ok(bytes::Bytes::from(body))]).boxed();
         let options = r2_sink::PutOptions::default().content_type("application/json");
         match self.sink().put_stream(&key, stream, options).await {

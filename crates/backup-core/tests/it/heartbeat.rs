@@ -60,6 +60,8 @@ async fn a_run_records_its_heartbeat_everywhere() {
 
     let kv: Value =
         serde_json::from_slice(&sim.kv_value(UCCA, NS, "ucca-backup").unwrap()).unwrap();
+    assert_eq!(kv["kind"], d1_backup_core::HEARTBEAT_KIND);
+    assert_eq!(kv["version"], d1_backup_core::HEARTBEAT_VERSION);
     assert_eq!(kv["kind"], "d1-backup-heartbeat");
     assert_eq!(kv["status"], "ok");
     assert_eq!(kv["date"], "2026-11-30");

@@ -22,6 +22,7 @@ mod rerun;
 mod restore_backup;
 mod retention;
 mod run;
+mod schedule;
 #[cfg(feature = "testing")]
 mod simulated_d1;
 #[cfg(feature = "sqlite")]

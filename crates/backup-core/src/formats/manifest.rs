@@ -13,6 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::compression::Compression;
+use crate::error::{Error, ErrorKind};
 
 /// The manifest format version this crate writes.
 pub const MANIFEST_VERSION: u32 = 1;
@@ -126,19 +127,32 @@ impl DumpConsistency {
 
 impl Manifest {
     /// Parses a manifest, refusing objects that are not manifests or come from a newer format.
-    pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
-        let manifest: Manifest =
-            serde_json::from_slice(bytes).map_err(|e| format!("not a d1-backup manifest: {e}"))?;
+    ///
+    /// Every refusal is an [`Error`] of kind [`ErrorKind::InvalidDump`]: the stored object
+    /// is not a manifest this crate can vouch for (not JSON of the right shape, another
+    /// `kind`, or a `version` newer than [`MANIFEST_VERSION`], for which the message says to
+    /// upgrade). Its backup counts as incomplete.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, Error> {
+        let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidDump,
+                format!("not a d1-backup manifest: {e}"),
+            )
+            .with_source(e)
+        })?;
         if manifest.kind != MANIFEST_KIND {
-            return Err(format!(
-                "kind is {:?}, not {MANIFEST_KIND:?}",
-                manifest.kind
+            return Err(Error::new(
+                ErrorKind::InvalidDump,
+                format!("kind is {:?}, not {MANIFEST_KIND:?}", manifest.kind),
             ));
         }
         if manifest.version > MANIFEST_VERSION {
-            return Err(format!(
-                "manifest version {} is newer than this tool understands ({MANIFEST_VERSION}); upgrade d1-backup",
-                manifest.version
+            return Err(Error::new(
+                ErrorKind::InvalidDump,
+                format!(
+                    "manifest version {} is newer than this tool understands ({MANIFEST_VERSION}); upgrade d1-backup",
+                    manifest.version
+                ),
             ));
         }
         Ok(manifest)
@@ -225,28 +239,59 @@ mod tests {
             serde_json::json!(["articles_fts", "notes_fts"])
         );
         assert_eq!(
-            Manifest::from_json(&manifest.to_json()),
-            Ok(manifest.clone())
+            Manifest::from_json(&manifest.to_json()).ok(),
+            Some(manifest.clone())
         );
         let mut newer = json;
         newer["dump"]["consistency"] = "per-shard".into();
         let read = Manifest::from_json(newer.to_string().as_bytes()).map(|m| m.dump.consistency);
-        assert_eq!(read, Ok(DumpConsistency::Unknown));
+        assert_eq!(read.ok(), Some(DumpConsistency::Unknown));
     }
 
     #[test]
     fn round_trips_and_refuses_strangers() {
         let manifest = sample();
         assert_eq!(
-            Manifest::from_json(&manifest.to_json()),
-            Ok(manifest.clone())
+            Manifest::from_json(&manifest.to_json()).ok(),
+            Some(manifest.clone())
         );
-        assert!(Manifest::from_json(b"{}").is_err());
+        let kind = |bytes: &[u8]| Manifest::from_json(bytes).err().map(|e| e.kind());
+        assert_eq!(kind(b"{}"), Some(ErrorKind::InvalidDump));
+        let mut stranger = manifest.clone();
+        stranger.kind = "d1-backup-heartbeat".to_owned();
+        assert_eq!(kind(&stranger.to_json()), Some(ErrorKind::InvalidDump));
         let mut newer = manifest;
         newer.version = MANIFEST_VERSION + 1;
-        let error = Manifest::from_json(&newer.to_json())
-            .err()
-            .unwrap_or_default();
-        assert!(error.contains("upgrade"), "{error}");
+        let error = Manifest::from_json(&newer.to_json()).err();
+        assert_eq!(
+            error.as_ref().map(Error::kind),
+            Some(ErrorKind::InvalidDump)
+        );
+        let message = error.map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("upgrade"), "{message}");
+    }
+
+    /// The persisted format is public: this snapshot changes only on purpose. A manifest
+    /// written by the first release (no `consistency`, no `virtual_tables`) still reads.
+    #[test]
+    fn insta_snapshot_and_first_release_manifests_read() {
+        insta::assert_json_snapshot!("manifest_v1", sample());
+        let mut per_table = sample();
+        per_table.dump.consistency = DumpConsistency::PerTable;
+        per_table.dump.virtual_tables = vec!["articles_fts".to_owned()];
+        insta::assert_json_snapshot!("manifest_v1_per_table", per_table);
+        let first_release = br#"{"kind":"d1-backup-manifest","version":1,"tool":"d1-backup 0.1.0",
+            "account":"ucca","account_id":null,
+            "database":{"name":"ops-db","uuid":null,"bookmark":null,"sqlite":"ops.sqlite"},
+            "date":"2026-11-30","started_at":"2026-11-30T03:00:00Z",
+            "finished_at":"2026-11-30T03:00:01Z",
+            "dump":{"key":"d1/2026-11-30/ops-db.sql","bytes":1,"sha256":"00","compression":"none",
+                    "sql_bytes":1,"sql_sha256":"00"}}"#;
+        let read = Manifest::from_json(first_release).ok().map(|m| m.dump);
+        assert_eq!(
+            read.as_ref().map(|d| d.consistency),
+            Some(DumpConsistency::Snapshot)
+        );
+        assert_eq!(read.map(|d| d.virtual_tables.len()), Some(0));
     }
 }
