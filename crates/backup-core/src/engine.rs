@@ -97,6 +97,11 @@ impl Engine {
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
     }
+
+    /// The leases of this engine's sink, taken in its name and by its clock.
+    pub(crate) fn leases(&self) -> crate::lease::Leases<'_> {
+        crate::lease::leases(self)
+    }
 }
 
 impl EngineBuilder {

@@ -30,70 +30,71 @@ pub struct HeartbeatOutcome {
 /// How long a ping may take: a slow monitoring service must not hold the run up.
 const PING_TIMEOUT: Duration = Duration::from_secs(20);
 
-impl Engine {
-    /// Writes `heartbeat` to every configured target. Never fails: each target's outcome is
-    /// returned.
-    pub async fn send_heartbeat(&self, heartbeat: &Heartbeat) -> Vec<HeartbeatOutcome> {
-        let config = &self.config().heartbeat;
-        let body = Bytes::from(serde_json::to_vec_pretty(heartbeat).unwrap_or_default());
-        let mut outcomes = Vec::new();
-        if let Some(kv) = &config.kv {
-            let found = self
-                .config()
-                .accounts
-                .iter()
-                .position(|a| a.name == kv.account);
-            let error = match found {
-                Some(i) => match &self.clients()[i] {
-                    Some(client) => client
-                        .kv_put(
-                            self.config().accounts[i].account_id_or_empty(),
-                            &kv.namespace_id,
-                            &kv.key,
-                            body.clone(),
-                        )
-                        .await
-                        .err()
-                        .map(|e| error_chain(&e)),
-                    None => Some(format!(
-                        "account {:?} has no API token configured",
-                        kv.account
-                    )),
-                },
-                None => Some(format!("no account named {:?}", kv.account)),
-            };
-            outcomes.push(HeartbeatOutcome {
-                target: "kv",
-                destination: format!("{}/{}", kv.namespace_id, kv.key),
-                error,
-            });
-        }
-        if let Some(key) = &config.object {
-            let mut options = PutOptions::default();
-            options.content_type = Some("application/json".to_owned());
-            let stream = futures::stream::iter([Ok(body.clone())]).boxed();
-            let error = self
-                .sink()
-                .put_stream(key, stream, options)
-                .await
-                .err()
-                .map(|e| error_chain(&e));
-            outcomes.push(HeartbeatOutcome {
-                target: "object",
-                destination: key.clone(),
-                error,
-            });
-        }
-        if let Some(url) = &config.url {
-            let target = match (&config.fail_url, heartbeat.failed()) {
-                (Some(fail), true) => fail.clone(),
-                (None, true) => format!("{}/fail", url.trim_end_matches('/')),
-                _ => url.clone(),
-            };
-            outcomes.push(ping(self.http(), &target, body).await);
-        }
-        outcomes
+/// Writes `heartbeat` to every configured target. Never fails: each target's outcome is
+/// returned.
+pub(crate) async fn send_heartbeat(
+    engine: &Engine,
+    heartbeat: &Heartbeat,
+) -> Vec<HeartbeatOutcome> {
+    let config = &engine.config().heartbeat;
+    let body = Bytes::from(serde_json::to_vec_pretty(heartbeat).unwrap_or_default());
+    let mut outcomes = Vec::new();
+    if let Some(kv) = &config.kv {
+        let found = engine
+            .config()
+            .accounts
+            .iter()
+            .position(|a| a.name == kv.account);
+        let error = match found {
+            Some(i) => match &engine.clients()[i] {
+                Some(client) => client
+                    .kv_put(
+                        engine.config().accounts[i].account_id_or_empty(),
+                        &kv.namespace_id,
+                        &kv.key,
+                        body.clone(),
+                    )
+                    .await
+                    .err()
+                    .map(|e| error_chain(&e)),
+                None => Some(format!(
+                    "account {:?} has no API token configured",
+                    kv.account
+                )),
+            },
+            None => Some(format!("no account named {:?}", kv.account)),
+        };
+        outcomes.push(HeartbeatOutcome {
+            target: "kv",
+            destination: format!("{}/{}", kv.namespace_id, kv.key),
+            error,
+        });
     }
+    if let Some(key) = &config.object {
+        let mut options = PutOptions::default();
+        options.content_type = Some("application/json".to_owned());
+        let stream = futures::stream::iter([Ok(body.clone())]).boxed();
+        let error = engine
+            .sink()
+            .put_stream(key, stream, options)
+            .await
+            .err()
+            .map(|e| error_chain(&e));
+        outcomes.push(HeartbeatOutcome {
+            target: "object",
+            destination: key.clone(),
+            error,
+        });
+    }
+    if let Some(url) = &config.url {
+        let target = match (&config.fail_url, heartbeat.failed()) {
+            (Some(fail), true) => fail.clone(),
+            (None, true) => format!("{}/fail", url.trim_end_matches('/')),
+            _ => url.clone(),
+        };
+        outcomes.push(ping(engine.http(), &target, body).await);
+    }
+    outcomes
 }
 
 /// Posts `body` to `url` through the engine's one HTTP client (never a client of its own, so

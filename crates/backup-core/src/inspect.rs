@@ -81,198 +81,198 @@ pub struct Check {
     pub detail: String,
 }
 
-impl Engine {
-    /// Every backup of the selected databases, complete or not, by account, database, date.
-    pub async fn list_backups(&self, only: &[Selector]) -> Result<Vec<BackupListing>, Error> {
-        let targets = plan::select(self.config(), only)?;
-        let wanted = plan::names_by_account(&targets);
-        let mut listings = Vec::new();
-        for (index, databases) in wanted {
-            let account = &self.config().accounts[index];
-            let found = self.find_backups(account, &databases).await?;
-            for f in found {
-                let dump = match &f.complete {
-                    Some(m) => f.keys.iter().find(|(k, _, _)| *k == m.dump.key),
-                    None => f
-                        .keys
-                        .iter()
-                        .find(|(_, kind, _)| matches!(kind, LayoutKey::Dump(_))),
-                };
-                listings.push(BackupListing {
-                    account: account.name.clone(),
-                    database: f.database.clone(),
-                    date: f.date,
-                    key: dump.map(|(k, _, _)| k.clone()),
-                    bytes: dump.map(|(_, _, size)| *size),
-                    complete: f.complete.is_some(),
-                    compression: dump.and_then(|(_, kind, _)| match kind {
-                        LayoutKey::Dump(c) => Some(*c),
-                        _ => None,
-                    }),
-                    sha256: f.complete.as_ref().map(|m| m.dump.sha256.clone()),
-                    verified: f.verified.map(|(ok, _)| ok),
-                });
-            }
-        }
-        Ok(listings)
-    }
-
-    /// The D1 databases each account's token can see, marking the configured ones, and the
-    /// configured ones it cannot see. Sizes come from one info call per database.
-    pub async fn remote_databases(&self) -> Vec<AccountDatabases> {
-        let mut out = Vec::new();
-        for (i, account) in self.config().accounts.iter().enumerate() {
-            let Some(client) = &self.clients()[i] else {
-                continue;
+/// Every backup of the selected databases, complete or not, by account, database, date.
+pub(crate) async fn list_backups(
+    engine: &Engine,
+    only: &[Selector],
+) -> Result<Vec<BackupListing>, Error> {
+    let targets = plan::select(engine.config(), only)?;
+    let wanted = plan::names_by_account(&targets);
+    let mut listings = Vec::new();
+    for (index, databases) in wanted {
+        let account = &engine.config().accounts[index];
+        let found = crate::prune::find_backups(engine, account, &databases).await?;
+        for f in found {
+            let dump = match &f.complete {
+                Some(m) => f.keys.iter().find(|(k, _, _)| *k == m.dump.key),
+                None => f
+                    .keys
+                    .iter()
+                    .find(|(_, kind, _)| matches!(kind, LayoutKey::Dump(_))),
             };
-            let account_id = account.account_id_or_empty();
-            let mut entry = AccountDatabases {
+            listings.push(BackupListing {
                 account: account.name.clone(),
-                account_id: account.account_id.clone(),
-                error: None,
-                databases: Vec::new(),
-                missing: Vec::new(),
-            };
-            match client.list_databases(account_id).await {
-                Ok(list) => {
-                    for db in list {
-                        let file_size = client
-                            .database_info(account_id, &db.uuid)
-                            .await
-                            .ok()
-                            .and_then(|info| info.file_size);
-                        let configured = account
-                            .databases
-                            .iter()
-                            .any(|c| c.name == db.name || c.id.as_deref() == Some(&db.uuid));
-                        entry.databases.push(RemoteDatabase {
-                            name: db.name,
-                            uuid: db.uuid,
-                            file_size,
-                            configured,
-                        });
-                    }
-                    entry.missing = account
+                database: f.database.clone(),
+                date: f.date,
+                key: dump.map(|(k, _, _)| k.clone()),
+                bytes: dump.map(|(_, _, size)| *size),
+                complete: f.complete.is_some(),
+                compression: dump.and_then(|(_, kind, _)| match kind {
+                    LayoutKey::Dump(c) => Some(*c),
+                    _ => None,
+                }),
+                sha256: f.complete.as_ref().map(|m| m.dump.sha256.clone()),
+                verified: f.verified.map(|(ok, _)| ok),
+            });
+        }
+    }
+    Ok(listings)
+}
+
+/// The D1 databases each account's token can see, marking the configured ones, and the
+/// configured ones it cannot see. Sizes come from one info call per database.
+pub(crate) async fn remote_databases(engine: &Engine) -> Vec<AccountDatabases> {
+    let mut out = Vec::new();
+    for (i, account) in engine.config().accounts.iter().enumerate() {
+        let Some(client) = &engine.clients()[i] else {
+            continue;
+        };
+        let account_id = account.account_id_or_empty();
+        let mut entry = AccountDatabases {
+            account: account.name.clone(),
+            account_id: account.account_id.clone(),
+            error: None,
+            databases: Vec::new(),
+            missing: Vec::new(),
+        };
+        match client.list_databases(account_id).await {
+            Ok(list) => {
+                for db in list {
+                    let file_size = client
+                        .database_info(account_id, &db.uuid)
+                        .await
+                        .ok()
+                        .and_then(|info| info.file_size);
+                    let configured = account
                         .databases
                         .iter()
-                        .filter(|c| c.sqlite.is_none())
-                        .filter(|c| {
-                            !entry
-                                .databases
-                                .iter()
-                                .any(|d| d.name == c.name || c.id.as_deref() == Some(&d.uuid))
-                        })
-                        .map(|c| c.name.clone())
-                        .collect();
-                }
-                Err(e) => entry.error = Some(error_chain(&e)),
-            }
-            out.push(entry);
-        }
-        out
-    }
-
-    /// Checks, without exporting anything, that each token can list its databases, that each
-    /// configured database exists (local files included), and that the sink is reachable and
-    /// writable (a probe object is put, read back and deleted).
-    pub async fn check(&self) -> Vec<Check> {
-        let mut checks = Vec::new();
-        for remote in self.remote_databases().await {
-            let what = format!("account {}: token lists databases", remote.account);
-            if let Some(error) = &remote.error {
-                checks.push(Check {
-                    what,
-                    ok: false,
-                    detail: format!("{error}; check the token's D1 permission for this account"),
-                });
-                continue;
-            }
-            checks.push(Check {
-                what,
-                ok: true,
-                detail: format!("{} database(s) visible", remote.databases.len()),
-            });
-            for name in &remote.missing {
-                checks.push(Check {
-                    what: format!("database {}/{name}", remote.account),
-                    ok: false,
-                    detail:
-                        "configured but not found: check its name, or run `d1-backup databases`"
-                            .to_owned(),
-                });
-            }
-        }
-        match plan::all_targets(self.config()) {
-            Ok(targets) => {
-                for t in targets.iter().filter(|t| t.entry.sqlite.is_some()) {
-                    let path = t
-                        .entry
-                        .sqlite
-                        .as_deref()
-                        .unwrap_or_else(|| std::path::Path::new(""));
-                    let ok = path.is_file();
-                    checks.push(Check {
-                        what: format!("database {}/{}", t.account.name, t.entry.name),
-                        ok,
-                        detail: if ok {
-                            format!("local file {}", path.display())
-                        } else {
-                            format!("{} is not a readable file", path.display())
-                        },
+                        .any(|c| c.name == db.name || c.id.as_deref() == Some(&db.uuid));
+                    entry.databases.push(RemoteDatabase {
+                        name: db.name,
+                        uuid: db.uuid,
+                        file_size,
+                        configured,
                     });
                 }
+                entry.missing = account
+                    .databases
+                    .iter()
+                    .filter(|c| c.sqlite.is_none())
+                    .filter(|c| {
+                        !entry
+                            .databases
+                            .iter()
+                            .any(|d| d.name == c.name || c.id.as_deref() == Some(&d.uuid))
+                    })
+                    .map(|c| c.name.clone())
+                    .collect();
             }
-            Err(error) => checks.push(Check {
-                what: "local databases".to_owned(),
-                ok: false,
-                detail: error.chain(),
-            }),
+            Err(e) => entry.error = Some(error_chain(&e)),
         }
-        checks.push(self.probe_sink().await);
-        checks
+        out.push(entry);
     }
+    out
+}
 
-    async fn probe_sink(&self) -> Check {
-        let sink = self.sink().as_ref();
-        let what = format!("sink {} is writable", sink.describe());
-        let key = format!(
-            "_d1-backup-probe/{}.txt",
-            self.owner().replace([' ', '#', '/'], "-")
-        );
-        let body = Bytes::from_static(b"d1-backup config check probe; safe to delete\n");
-        let steps = async {
-            let put = futures::stream::iter([Ok(body.clone())]);
-            sink.put_stream(&key, Box::pin(put), r2_sink::PutOptions::default())
-                .await
-                .map_err(|e| Error::from(e).context("put failed"))?;
-            let head = sink
-                .head(&key)
-                .await
-                .map_err(|e| Error::from(e).context("head failed"))?;
-            if head.map(|h| h.size) != Some(body.len() as u64) {
-                return Err(Error::new(
-                    ErrorKind::Storage,
-                    "the probe object did not read back with its size",
-                ));
-            }
-            sink.delete_many(std::slice::from_ref(&key))
-                .await
-                .map_err(|e| Error::from(e).context("delete failed"))
-        };
-        match steps.await {
-            Ok(()) => Check {
-                what,
-                ok: true,
-                detail: "put, head and delete of a probe object succeeded".to_owned(),
-            },
-            Err(error) => Check {
+/// Checks, without exporting anything, that each token can list its databases, that each
+/// configured database exists (local files included), and that the sink is reachable and
+/// writable (a probe object is put, read back and deleted).
+pub(crate) async fn check(engine: &Engine) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for remote in engine.remote_databases().await {
+        let what = format!("account {}: token lists databases", remote.account);
+        if let Some(error) = &remote.error {
+            checks.push(Check {
                 what,
                 ok: false,
-                detail: format!(
-                    "{}; check the bucket, endpoint and credentials",
-                    error.chain()
-                ),
-            },
+                detail: format!("{error}; check the token's D1 permission for this account"),
+            });
+            continue;
         }
+        checks.push(Check {
+            what,
+            ok: true,
+            detail: format!("{} database(s) visible", remote.databases.len()),
+        });
+        for name in &remote.missing {
+            checks.push(Check {
+                what: format!("database {}/{name}", remote.account),
+                ok: false,
+                detail: "configured but not found: check its name, or run `d1-backup databases`"
+                    .to_owned(),
+            });
+        }
+    }
+    match plan::all_targets(engine.config()) {
+        Ok(targets) => {
+            for t in targets.iter().filter(|t| t.entry.sqlite.is_some()) {
+                let path = t
+                    .entry
+                    .sqlite
+                    .as_deref()
+                    .unwrap_or_else(|| std::path::Path::new(""));
+                let ok = path.is_file();
+                checks.push(Check {
+                    what: format!("database {}/{}", t.account.name, t.entry.name),
+                    ok,
+                    detail: if ok {
+                        format!("local file {}", path.display())
+                    } else {
+                        format!("{} is not a readable file", path.display())
+                    },
+                });
+            }
+        }
+        Err(error) => checks.push(Check {
+            what: "local databases".to_owned(),
+            ok: false,
+            detail: error.chain(),
+        }),
+    }
+    checks.push(probe_sink(engine).await);
+    checks
+}
+
+async fn probe_sink(engine: &Engine) -> Check {
+    let sink = engine.sink().as_ref();
+    let what = format!("sink {} is writable", sink.describe());
+    let key = format!(
+        "_d1-backup-probe/{}.txt",
+        engine.owner().replace([' ', '#', '/'], "-")
+    );
+    let body = Bytes::from_static(b"d1-backup config check probe; safe to delete\n");
+    let steps = async {
+        let put = futures::stream::iter([Ok(body.clone())]);
+        sink.put_stream(&key, Box::pin(put), r2_sink::PutOptions::default())
+            .await
+            .map_err(|e| Error::from(e).context("put failed"))?;
+        let head = sink
+            .head(&key)
+            .await
+            .map_err(|e| Error::from(e).context("head failed"))?;
+        if head.map(|h| h.size) != Some(body.len() as u64) {
+            return Err(Error::new(
+                ErrorKind::Storage,
+                "the probe object did not read back with its size",
+            ));
+        }
+        sink.delete_many(std::slice::from_ref(&key))
+            .await
+            .map_err(|e| Error::from(e).context("delete failed"))
+    };
+    match steps.await {
+        Ok(()) => Check {
+            what,
+            ok: true,
+            detail: "put, head and delete of a probe object succeeded".to_owned(),
+        },
+        Err(error) => Check {
+            what,
+            ok: false,
+            detail: format!(
+                "{}; check the bucket, endpoint and credentials",
+                error.chain()
+            ),
+        },
     }
 }

@@ -53,16 +53,14 @@ pub(crate) enum Acquire<'s> {
     Busy(String),
 }
 
-impl Engine {
-    /// The leases of this engine: its sink, clock, owner name and `[run] lease_seconds`.
-    pub(crate) fn leases(&self) -> Leases<'_> {
-        Leases::new(
-            self.sink().as_ref(),
-            self.clock().as_ref(),
-            self.owner(),
-            Duration::from_secs(self.config().run.lease_seconds),
-        )
-    }
+/// The leases of this engine: its sink, clock, owner name and `[run] lease_seconds`.
+pub(crate) fn leases(engine: &Engine) -> Leases<'_> {
+    Leases::new(
+        engine.sink().as_ref(),
+        engine.clock().as_ref(),
+        engine.owner(),
+        Duration::from_secs(engine.config().run.lease_seconds),
+    )
 }
 
 impl<'s> Leases<'s> {

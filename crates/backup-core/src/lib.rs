@@ -137,6 +137,7 @@
 #![deny(missing_docs)]
 
 mod clock;
+mod commands;
 mod compression;
 mod config;
 mod engine;

@@ -102,192 +102,181 @@ pub struct PruneDecision {
     pub keys: Vec<String>,
 }
 
-impl Engine {
-    /// Applies retention to the selected databases, standalone (`d1-backup prune`).
-    pub async fn prune(&self, options: &PruneOptions) -> Result<PruneReport, Error> {
-        let targets = plan::select(self.config(), &options.only)?;
-        let wanted = plan::names_by_account(&targets);
-        Ok(self
-            .prune_databases(&wanted, options.today, options.mode)
-            .await)
-    }
+/// Applies retention to the selected databases, standalone (`d1-backup prune`).
+pub(crate) async fn prune(engine: &Engine, options: &PruneOptions) -> Result<PruneReport, Error> {
+    let targets = plan::select(engine.config(), &options.only)?;
+    let wanted = plan::names_by_account(&targets);
+    Ok(prune_databases(engine, &wanted, options.today, options.mode).await)
+}
 
-    /// Applies retention after a run, only to the databases whose backup it completed (or
-    /// found complete): a database that failed keeps every old backup.
-    pub async fn prune_after(&self, report: &RunReport) -> PruneReport {
-        let mut wanted: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
-        for (i, account) in self.config().accounts.iter().enumerate() {
-            for db in &report.databases {
-                if db.account == account.name && matches!(db.status, Status::Ok | Status::Skipped) {
-                    wanted.entry(i).or_default().push(&db.name);
-                }
+/// Applies retention after a run, only to the databases whose backup it completed (or
+/// found complete): a database that failed keeps every old backup.
+pub(crate) async fn prune_after(engine: &Engine, report: &RunReport) -> PruneReport {
+    let mut wanted: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
+    for (i, account) in engine.config().accounts.iter().enumerate() {
+        for db in &report.databases {
+            if db.account == account.name && matches!(db.status, Status::Ok | Status::Skipped) {
+                wanted.entry(i).or_default().push(&db.name);
             }
         }
-        self.prune_databases(&wanted, report.date, PruneMode::Delete)
-            .await
     }
+    prune_databases(engine, &wanted, report.date, PruneMode::Delete).await
+}
 
-    async fn prune_databases(
-        &self,
-        wanted: &BTreeMap<usize, Vec<&str>>,
-        today: NaiveDate,
-        mode: PruneMode,
-    ) -> PruneReport {
-        let policy = RetentionPolicy::from(&self.config().retention);
-        let mut report = PruneReport {
-            today,
-            dry_run: mode == PruneMode::DryRun,
-            decisions: Vec::new(),
-            deleted: 0,
-            errors: Vec::new(),
-        };
-        for (&index, databases) in wanted {
-            let account = &self.config().accounts[index];
-            match self
-                .account_decisions(account, databases, &policy, today)
-                .await
-            {
-                Ok(decisions) => report.decisions.extend(decisions),
-                Err(error) => report.errors.push(error.chain()),
-            }
+async fn prune_databases(
+    engine: &Engine,
+    wanted: &BTreeMap<usize, Vec<&str>>,
+    today: NaiveDate,
+    mode: PruneMode,
+) -> PruneReport {
+    let policy = RetentionPolicy::from(&engine.config().retention);
+    let mut report = PruneReport {
+        today,
+        dry_run: mode == PruneMode::DryRun,
+        decisions: Vec::new(),
+        deleted: 0,
+        errors: Vec::new(),
+    };
+    for (&index, databases) in wanted {
+        let account = &engine.config().accounts[index];
+        match account_decisions(engine, account, databases, &policy, today).await {
+            Ok(decisions) => report.decisions.extend(decisions),
+            Err(error) => report.errors.push(error.chain()),
         }
-        let doomed: Vec<String> = report
-            .decisions
+    }
+    let doomed: Vec<String> = report
+        .decisions
+        .iter()
+        .filter(|d| d.action == Action::Delete)
+        .flat_map(|d| d.keys.iter().cloned())
+        .collect();
+    if mode == PruneMode::Delete && !doomed.is_empty() {
+        match engine.sink().delete_many(&doomed).await {
+            Ok(()) => report.deleted = doomed.len(),
+            Err(e) => report.errors.push(
+                Error::from(e)
+                    .context("deleting expired backups failed")
+                    .chain(),
+            ),
+        }
+    }
+    report
+}
+
+async fn account_decisions(
+    engine: &Engine,
+    account: &AccountConfig,
+    databases: &[&str],
+    policy: &RetentionPolicy,
+    today: NaiveDate,
+) -> Result<Vec<PruneDecision>, Error> {
+    let found = find_backups(engine, account, databases).await?;
+    let mut decisions = Vec::new();
+    for (database, dates) in group_by_database(&found) {
+        let candidates: Vec<Candidate> = dates
             .iter()
-            .filter(|d| d.action == Action::Delete)
-            .flat_map(|d| d.keys.iter().cloned())
+            .map(|f| Candidate {
+                date: f.date,
+                complete: f.complete.is_some(),
+                verification_failed: f.verified.is_some_and(|(_, defective)| defective),
+            })
             .collect();
-        if mode == PruneMode::Delete && !doomed.is_empty() {
-            match self.sink().delete_many(&doomed).await {
-                Ok(()) => report.deleted = doomed.len(),
-                Err(e) => report.errors.push(
-                    Error::from(e)
-                        .context("deleting expired backups failed")
-                        .chain(),
-                ),
-            }
-        }
-        report
-    }
-
-    async fn account_decisions(
-        &self,
-        account: &AccountConfig,
-        databases: &[&str],
-        policy: &RetentionPolicy,
-        today: NaiveDate,
-    ) -> Result<Vec<PruneDecision>, Error> {
-        let found = self.find_backups(account, databases).await?;
-        let mut decisions = Vec::new();
-        for (database, dates) in group_by_database(&found) {
-            let candidates: Vec<Candidate> = dates
-                .iter()
-                .map(|f| Candidate {
-                    date: f.date,
-                    complete: f.complete.is_some(),
-                    verification_failed: f.verified.is_some_and(|(_, defective)| defective),
-                })
-                .collect();
-            let verdicts = retention::decide(policy, &candidates, today);
-            for f in dates {
-                let Some((action, reason)) = verdicts.get(&f.date) else {
-                    continue;
-                };
-                let (keep, stale) = f.split_stale();
+        let verdicts = retention::decide(policy, &candidates, today);
+        for f in dates {
+            let Some((action, reason)) = verdicts.get(&f.date) else {
+                continue;
+            };
+            let (keep, stale) = f.split_stale();
+            decisions.push(PruneDecision {
+                account: account.name.clone(),
+                database: database.to_owned(),
+                date: f.date,
+                action: *action,
+                reason: reason.clone(),
+                keys: if *action == Action::Delete {
+                    f.all_keys()
+                } else {
+                    keep
+                },
+            });
+            // A dump the manifest does not name (the compression changed, or a forced
+            // rerun) is a leftover once it is more than a day old.
+            if *action == Action::Keep && !stale.is_empty() && f.date < today - Duration::days(1) {
                 decisions.push(PruneDecision {
                     account: account.name.clone(),
                     database: database.to_owned(),
                     date: f.date,
-                    action: *action,
-                    reason: reason.clone(),
-                    keys: if *action == Action::Delete {
-                        f.all_keys()
-                    } else {
-                        keep
-                    },
+                    action: Action::Delete,
+                    reason: "stale dump: the manifest names another object for this date"
+                        .to_owned(),
+                    keys: stale,
                 });
-                // A dump the manifest does not name (the compression changed, or a forced
-                // rerun) is a leftover once it is more than a day old.
-                if *action == Action::Keep
-                    && !stale.is_empty()
-                    && f.date < today - Duration::days(1)
-                {
-                    decisions.push(PruneDecision {
-                        account: account.name.clone(),
-                        database: database.to_owned(),
-                        date: f.date,
-                        action: Action::Delete,
-                        reason: "stale dump: the manifest names another object for this date"
-                            .to_owned(),
-                        keys: stale,
-                    });
-                }
             }
         }
-        Ok(decisions)
     }
+    Ok(decisions)
+}
 
-    /// Every backup (complete or not) of `databases` under the account's prefix.
-    pub(crate) async fn find_backups(
-        &self,
-        account: &AccountConfig,
-        databases: &[&str],
-    ) -> Result<Vec<Found>, Error> {
-        let listing = existing::list_keys(self.sink().as_ref(), &account.prefix).await?;
-        let mut by_date: BTreeMap<(String, NaiveDate), Vec<Object>> = BTreeMap::new();
-        for info in listing {
-            if let Some((date, name, kind)) = layout::parse_key(&account.prefix, &info.key)
-                && databases.contains(&name.as_str())
-            {
-                by_date
-                    .entry((name, date))
-                    .or_default()
-                    .push((info.key, kind, info.size));
-            }
+/// Every backup (complete or not) of `databases` under the account's prefix.
+pub(crate) async fn find_backups(
+    engine: &Engine,
+    account: &AccountConfig,
+    databases: &[&str],
+) -> Result<Vec<Found>, Error> {
+    let listing = existing::list_keys(engine.sink().as_ref(), &account.prefix).await?;
+    let mut by_date: BTreeMap<(String, NaiveDate), Vec<Object>> = BTreeMap::new();
+    for info in listing {
+        if let Some((date, name, kind)) = layout::parse_key(&account.prefix, &info.key)
+            && databases.contains(&name.as_str())
+        {
+            by_date
+                .entry((name, date))
+                .or_default()
+                .push((info.key, kind, info.size));
         }
-        let sink = self.sink().as_ref();
-        let prefix = account.prefix.as_str();
-        let checks = by_date
-            .into_iter()
-            .map(|((name, date), objects)| async move {
-                let manifest_present = objects.iter().any(|(_, k, _)| *k == LayoutKey::Manifest);
-                let complete = if manifest_present {
-                    let key = layout::manifest_key(prefix, date, &name);
-                    // An unreadable manifest stops the prune of this account: deciding without it
-                    // could delete a good backup.
-                    existing::read_manifest(sink, &key).await?.filter(|m| {
-                        objects
-                            .iter()
-                            .any(|(k, _, size)| *k == m.dump.key && *size == m.dump.bytes)
-                    })
-                } else {
-                    None
-                };
-                let verified = match &complete {
-                    Some(manifest)
-                        if objects
-                            .iter()
-                            .any(|(_, k, _)| *k == LayoutKey::Verification) =>
-                    {
-                        existing::verification_outcome(sink, prefix, manifest).await
-                    }
-                    _ => None,
-                };
-                Ok::<_, Error>(Found {
-                    database: name,
-                    date,
-                    keys: objects,
-                    complete,
-                    verified,
-                })
-            });
-        stream::iter(checks)
-            .buffered(8)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect()
     }
+    let sink = engine.sink().as_ref();
+    let prefix = account.prefix.as_str();
+    let checks = by_date
+        .into_iter()
+        .map(|((name, date), objects)| async move {
+            let manifest_present = objects.iter().any(|(_, k, _)| *k == LayoutKey::Manifest);
+            let complete = if manifest_present {
+                let key = layout::manifest_key(prefix, date, &name);
+                // An unreadable manifest stops the prune of this account: deciding without it
+                // could delete a good backup.
+                existing::read_manifest(sink, &key).await?.filter(|m| {
+                    objects
+                        .iter()
+                        .any(|(k, _, size)| *k == m.dump.key && *size == m.dump.bytes)
+                })
+            } else {
+                None
+            };
+            let verified = match &complete {
+                Some(manifest)
+                    if objects
+                        .iter()
+                        .any(|(_, k, _)| *k == LayoutKey::Verification) =>
+                {
+                    existing::verification_outcome(sink, prefix, manifest).await
+                }
+                _ => None,
+            };
+            Ok::<_, Error>(Found {
+                database: name,
+                date,
+                keys: objects,
+                complete,
+                verified,
+            })
+        });
+    stream::iter(checks)
+        .buffered(8)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
 }
 
 /// An object of the layout: key, kind, size.

@@ -10,8 +10,8 @@
 //! checked and found within D1's statement limit, and D1 leaves a database whose import failed
 //! as it was.
 
-mod d1;
-mod sqlite;
+pub(crate) mod d1;
+pub(crate) mod sqlite;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -226,180 +226,187 @@ pub struct RestoreReport {
     pub warnings: Vec<String>,
 }
 
-impl Engine {
-    /// Decides a restore without changing anything: finds the backup (reading the sink),
-    /// and checks the target (the file's state; for D1, the database through the list and
-    /// info endpoints). Refusals are in [`RestorePlan::refusals`], not errors, so a dry run
-    /// can show them; errors are what makes any plan impossible.
-    pub async fn restore_plan(&self, request: &RestoreRequest) -> Result<RestorePlan> {
-        let (account, name) = self.restore_selection(&request.database)?;
-        let manifest = self.restore_manifest(account, &name, request.date).await?;
-        let mut plan = RestorePlan {
-            backup: RestoreSource {
-                account: account.name.clone(),
-                database: name,
-                date: manifest.date,
-                key: manifest.dump.key.clone(),
-                bytes: manifest.dump.bytes,
-                sha256: manifest.dump.sha256.clone(),
-                compression: manifest.dump.compression,
-                sql_bytes: manifest.dump.sql_bytes,
-                bookmark: manifest.database.bookmark.clone(),
-            },
-            target: PlannedTarget::Sqlite {
-                path: String::new(),
-                existing_bytes: None,
-            },
-            refusals: Vec::new(),
-            notes: Vec::new(),
-            manifest,
-            force: request.force,
-            account_index: None,
-            scratch_dir: request.scratch_dir.clone(),
-        };
-        match &request.target {
-            RestoreTarget::Sqlite { path } => sqlite::plan(&mut plan, path, request.force),
-            RestoreTarget::D1 { database, account } => {
-                self.plan_d1(&mut plan, database, account.as_deref(), request.confirm)
-                    .await?;
-            }
-        }
-        Ok(plan)
-    }
-
-    /// The one configured database `selector` names: its account and name.
-    fn restore_selection(&self, selector: &Selector) -> Result<(&AccountConfig, String)> {
-        let all = plan::all_targets(self.config())?;
-        let matching: Vec<_> = all
-            .iter()
-            .filter(|t| selector.matches(t.account, &t.entry))
-            .collect();
-        match matching.as_slice() {
-            [one] => Ok((one.account, one.entry.name.clone())),
-            [] => Err(Error::new(
-                ErrorKind::NotConfigured,
-                format!(
-                    "the database selector {selector} matches no configured database; configured: {}",
-                    qualified(all.iter())
-                ),
-            )),
-            several => Err(Error::new(
-                ErrorKind::NotConfigured,
-                format!(
-                    "the database selector {selector} matches {}; name one as ACCOUNT/NAME",
-                    qualified(several.iter().copied())
-                ),
-            )),
-        }
-    }
-
-    /// The manifest of the newest complete backup of `name` (of `date` when given).
-    async fn restore_manifest(
-        &self,
-        account: &AccountConfig,
-        name: &str,
-        date: Option<NaiveDate>,
-    ) -> Result<Manifest> {
-        let found = self.find_backups(account, &[name]).await?;
-        let newest = found
-            .into_iter()
-            .filter(|f| date.is_none_or(|d| f.date == d))
-            .filter_map(|f| f.complete)
-            .max_by_key(|m| m.date);
-        newest.ok_or_else(|| {
-            Error::new(
-                ErrorKind::NotFound,
-                match date {
-                    Some(d) => format!(
-                        "{}/{name} has no complete backup dated {d}; list the backups to see what there is",
-                        account.name
-                    ),
-                    None => format!(
-                        "{}/{name} has no complete backup; back it up first",
-                        account.name
-                    ),
-                },
+/// Decides a restore without changing anything: finds the backup (reading the sink),
+/// and checks the target (the file's state; for D1, the database through the list and
+/// info endpoints). Refusals are in [`RestorePlan::refusals`], not errors, so a dry run
+/// can show them; errors are what makes any plan impossible.
+pub(crate) async fn restore_plan(engine: &Engine, request: &RestoreRequest) -> Result<RestorePlan> {
+    let (account, name) = restore_selection(engine, &request.database)?;
+    let manifest = restore_manifest(engine, account, &name, request.date).await?;
+    let mut plan = RestorePlan {
+        backup: RestoreSource {
+            account: account.name.clone(),
+            database: name,
+            date: manifest.date,
+            key: manifest.dump.key.clone(),
+            bytes: manifest.dump.bytes,
+            sha256: manifest.dump.sha256.clone(),
+            compression: manifest.dump.compression,
+            sql_bytes: manifest.dump.sql_bytes,
+            bookmark: manifest.database.bookmark.clone(),
+        },
+        target: PlannedTarget::Sqlite {
+            path: String::new(),
+            existing_bytes: None,
+        },
+        refusals: Vec::new(),
+        notes: Vec::new(),
+        manifest,
+        force: request.force,
+        account_index: None,
+        scratch_dir: request.scratch_dir.clone(),
+    };
+    match &request.target {
+        RestoreTarget::Sqlite { path } => sqlite::plan(&mut plan, path, request.force),
+        RestoreTarget::D1 { database, account } => {
+            d1::plan_d1(
+                engine,
+                &mut plan,
+                database,
+                account.as_deref(),
+                request.confirm,
             )
-        })
-    }
-
-    /// The stored dump as a blocking reader (decompressed, ending early on cancellation), and
-    /// the running size and SHA-256 of the stored bytes read so far.
-    async fn stored_dump(
-        &self,
-        manifest: &Manifest,
-        cancel: &CancellationToken,
-    ) -> Result<(impl std::io::Read + Send + 'static, Tally)> {
-        let key = &manifest.dump.key;
-        let body = self
-            .sink()
-            .get(key, None)
-            .await
-            .map_err(|e| Error::from(e).context(format_args!("cannot read {key}")))?;
-        let tally: Tally = Arc::new(Mutex::new((0, Sha256::new())));
-        let seen = Arc::clone(&tally);
-        let body = body
-            .take_until(cancel.clone().cancelled_owned())
-            .inspect(move |chunk| {
-                if let Ok(chunk) = chunk {
-                    let mut t = seen.lock().unwrap_or_else(PoisonError::into_inner);
-                    t.0 += chunk.len() as u64;
-                    t.1.update(chunk);
-                }
-            })
-            .boxed();
-        Ok((
-            crate::verify::decoded(body, manifest.dump.compression),
-            tally,
-        ))
-    }
-
-    /// Turns a finished read of the stored dump into its outcome: cancelled, altered (size or
-    /// SHA-256 differ from the manifest, which wins over any other failure), or as `read` says.
-    async fn settle<T>(
-        &self,
-        manifest: &Manifest,
-        cancel: &CancellationToken,
-        tally: &Tally,
-        read: Result<T>,
-    ) -> Result<T> {
-        if cancel.is_cancelled() {
-            return Err(Error::new(
-                ErrorKind::Cancelled,
-                "cancelled while reading the backup; the target was not changed",
-            ));
+            .await?;
         }
-        let (mut bytes, mut digest) = {
-            let t = tally.lock().unwrap_or_else(PoisonError::into_inner);
-            (t.0, hex::encode(t.1.clone().finalize()))
-        };
-        if read.is_err() {
-            // The read stopped early: hash the whole object to tell a bad dump from an altered one.
-            if let Ok(whole) = self.digest(&manifest.dump.key).await {
-                (bytes, digest) = whole;
+    }
+    Ok(plan)
+}
+
+/// The one configured database `selector` names: its account and name.
+fn restore_selection<'e>(
+    engine: &'e Engine,
+    selector: &Selector,
+) -> Result<(&'e AccountConfig, String)> {
+    let all = plan::all_targets(engine.config())?;
+    let matching: Vec<_> = all
+        .iter()
+        .filter(|t| selector.matches(t.account, &t.entry))
+        .collect();
+    match matching.as_slice() {
+        [one] => Ok((one.account, one.entry.name.clone())),
+        [] => Err(Error::new(
+            ErrorKind::NotConfigured,
+            format!(
+                "the database selector {selector} matches no configured database; configured: {}",
+                qualified(all.iter())
+            ),
+        )),
+        several => Err(Error::new(
+            ErrorKind::NotConfigured,
+            format!(
+                "the database selector {selector} matches {}; name one as ACCOUNT/NAME",
+                qualified(several.iter().copied())
+            ),
+        )),
+    }
+}
+
+/// The manifest of the newest complete backup of `name` (of `date` when given).
+async fn restore_manifest(
+    engine: &Engine,
+    account: &AccountConfig,
+    name: &str,
+    date: Option<NaiveDate>,
+) -> Result<Manifest> {
+    let found = crate::prune::find_backups(engine, account, &[name]).await?;
+    let newest = found
+        .into_iter()
+        .filter(|f| date.is_none_or(|d| f.date == d))
+        .filter_map(|f| f.complete)
+        .max_by_key(|m| m.date);
+    newest.ok_or_else(|| {
+        Error::new(
+            ErrorKind::NotFound,
+            match date {
+                Some(d) => format!(
+                    "{}/{name} has no complete backup dated {d}; list the backups to see what there is",
+                    account.name
+                ),
+                None => format!(
+                    "{}/{name} has no complete backup; back it up first",
+                    account.name
+                ),
+            },
+        )
+    })
+}
+
+/// The stored dump as a blocking reader (decompressed, ending early on cancellation), and
+/// the running size and SHA-256 of the stored bytes read so far.
+async fn stored_dump(
+    engine: &Engine,
+    manifest: &Manifest,
+    cancel: &CancellationToken,
+) -> Result<(impl std::io::Read + Send + 'static, Tally)> {
+    let key = &manifest.dump.key;
+    let body = engine
+        .sink()
+        .get(key, None)
+        .await
+        .map_err(|e| Error::from(e).context(format_args!("cannot read {key}")))?;
+    let tally: Tally = Arc::new(Mutex::new((0, Sha256::new())));
+    let seen = Arc::clone(&tally);
+    let body = body
+        .take_until(cancel.clone().cancelled_owned())
+        .inspect(move |chunk| {
+            if let Ok(chunk) = chunk {
+                let mut t = seen.lock().unwrap_or_else(PoisonError::into_inner);
+                t.0 += chunk.len() as u64;
+                t.1.update(chunk);
             }
-        }
-        let key = &manifest.dump.key;
-        if bytes != manifest.dump.bytes {
-            return Err(Error::new(
-                ErrorKind::InvalidDump,
-                format!(
-                    "size mismatch: {key} has {bytes} bytes, the manifest records {}; the stored dump cannot be trusted, nothing was restored",
-                    manifest.dump.bytes
-                ),
-            ));
-        }
-        if digest != manifest.dump.sha256 {
-            return Err(Error::new(
-                ErrorKind::InvalidDump,
-                format!(
-                    "sha256 mismatch: {key} hashes to {digest}, the manifest records {}; the stored dump was altered, nothing was restored",
-                    manifest.dump.sha256
-                ),
-            ));
-        }
-        read
+        })
+        .boxed();
+    Ok((
+        crate::verify::decoded(body, manifest.dump.compression),
+        tally,
+    ))
+}
+
+/// Turns a finished read of the stored dump into its outcome: cancelled, altered (size or
+/// SHA-256 differ from the manifest, which wins over any other failure), or as `read` says.
+async fn settle<T>(
+    engine: &Engine,
+    manifest: &Manifest,
+    cancel: &CancellationToken,
+    tally: &Tally,
+    read: Result<T>,
+) -> Result<T> {
+    if cancel.is_cancelled() {
+        return Err(Error::new(
+            ErrorKind::Cancelled,
+            "cancelled while reading the backup; the target was not changed",
+        ));
     }
+    let (mut bytes, mut digest) = {
+        let t = tally.lock().unwrap_or_else(PoisonError::into_inner);
+        (t.0, hex::encode(t.1.clone().finalize()))
+    };
+    if read.is_err() {
+        // The read stopped early: hash the whole object to tell a bad dump from an altered one.
+        if let Ok(whole) = crate::verify::digest(engine, &manifest.dump.key).await {
+            (bytes, digest) = whole;
+        }
+    }
+    let key = &manifest.dump.key;
+    if bytes != manifest.dump.bytes {
+        return Err(Error::new(
+            ErrorKind::InvalidDump,
+            format!(
+                "size mismatch: {key} has {bytes} bytes, the manifest records {}; the stored dump cannot be trusted, nothing was restored",
+                manifest.dump.bytes
+            ),
+        ));
+    }
+    if digest != manifest.dump.sha256 {
+        return Err(Error::new(
+            ErrorKind::InvalidDump,
+            format!(
+                "sha256 mismatch: {key} hashes to {digest}, the manifest records {}; the stored dump was altered, nothing was restored",
+                manifest.dump.sha256
+            ),
+        ));
+    }
+    read
 }
 
 /// `account/name, …` of `targets`.

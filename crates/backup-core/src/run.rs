@@ -16,63 +16,68 @@ use crate::plan::{self, Resolved};
 use crate::progress::Progress;
 use crate::report::RunReport;
 
-impl Engine {
-    /// Backs up the selected databases.
-    ///
-    /// Each database is independent: one failure is recorded in the report and the others go
-    /// on. Cancelling `cancel` stops starting new databases and abandons running ones (their
-    /// uploads are aborted, leaving nothing at their keys); the report then says
-    /// `interrupted`. Returns `Err` only when the run cannot start (a `--only` selector that
-    /// matches nothing).
-    pub async fn run(
-        &self,
-        options: &RunOptions,
-        progress: &dyn Progress,
-        cancel: &CancellationToken,
-    ) -> Result<RunReport, Error> {
-        let started_at = Utc::now();
-        let targets = plan::select(self.config(), &options.only)?;
-        let resolved = tokio::select! {
-            resolved = plan::resolve(&targets, self.clients()) => resolved,
-            () = cancel.cancelled() => Resolved::new(),
+/// Backs up the selected databases.
+///
+/// Each database is independent: one failure is recorded in the report and the others go
+/// on. Cancelling `cancel` stops starting new databases and abandons running ones (their
+/// uploads are aborted, leaving nothing at their keys); the report then says
+/// `interrupted`. Returns `Err` only when the run cannot start (a `--only` selector that
+/// matches nothing).
+pub(crate) async fn run(
+    engine: &Engine,
+    options: &RunOptions,
+    progress: &dyn Progress,
+    cancel: &CancellationToken,
+) -> Result<RunReport, Error> {
+    let started_at = Utc::now();
+    let targets = plan::select(engine.config(), &options.only)?;
+    let resolved = tokio::select! {
+        resolved = plan::resolve(&targets, engine.clients()) => resolved,
+        () = cancel.cancelled() => Resolved::new(),
+    };
+    let global = Semaphore::new(engine.config().run.concurrency);
+    let per_account: Vec<Semaphore> = engine
+        .config()
+        .accounts
+        .iter()
+        .map(|_| Semaphore::new(engine.config().run.per_account_concurrency))
+        .collect();
+    let jobs = targets.iter().map(|target| {
+        let limits = Limits {
+            global: &global,
+            account: &per_account[target.account_index],
         };
-        let global = Semaphore::new(self.config().run.concurrency);
-        let per_account: Vec<Semaphore> = self
-            .config()
-            .accounts
-            .iter()
-            .map(|_| Semaphore::new(self.config().run.per_account_concurrency))
-            .collect();
-        let jobs = targets.iter().map(|target| {
-            let limits = Limits {
-                global: &global,
-                account: &per_account[target.account_index],
-            };
-            Job::new(self, target, options, progress, cancel).run(&resolved, limits)
-        });
-        #[cfg_attr(not(feature = "sqlite"), allow(unused_mut))]
-        let mut databases = join_all(jobs).await;
-        #[cfg(feature = "sqlite")]
-        if let Some(verify) = self.verify_options(options) {
-            self.verify_after_run(options.date, &targets, &mut databases, &verify, cancel)
-                .await;
-        }
-        let mut report = RunReport {
-            date: options.date,
-            databases,
-            started_at,
-            finished_at: Utc::now(),
-            interrupted: cancel.is_cancelled(),
-            prune: None,
-            heartbeat: Vec::new(),
-        };
-        if self.config().retention.prune_after_run && !report.interrupted {
-            report.prune = Some(self.prune_after(&report).await);
-            report.finished_at = Utc::now();
-        }
-        report.heartbeat = self.send_heartbeat(&Heartbeat::of_run(&report)).await;
-        Ok(report)
+        Job::new(engine, target, options, progress, cancel).run(&resolved, limits)
+    });
+    #[cfg_attr(not(feature = "sqlite"), allow(unused_mut))]
+    let mut databases = join_all(jobs).await;
+    #[cfg(feature = "sqlite")]
+    if let Some(verify) = crate::verify::verify_options(engine, options) {
+        crate::verify::verify_after_run(
+            engine,
+            options.date,
+            &targets,
+            &mut databases,
+            &verify,
+            cancel,
+        )
+        .await;
     }
+    let mut report = RunReport {
+        date: options.date,
+        databases,
+        started_at,
+        finished_at: Utc::now(),
+        interrupted: cancel.is_cancelled(),
+        prune: None,
+        heartbeat: Vec::new(),
+    };
+    if engine.config().retention.prune_after_run && !report.interrupted {
+        report.prune = Some(engine.prune_after(&report).await);
+        report.finished_at = Utc::now();
+    }
+    report.heartbeat = engine.send_heartbeat(&Heartbeat::of_run(&report)).await;
+    Ok(report)
 }
 
 /// The concurrency limits a job must hold while it works.

@@ -98,98 +98,102 @@ pub enum DaemonEvent<'a> {
     },
 }
 
-impl Engine {
-    /// Runs the configured schedules until `stop` is cancelled. A failed run is reported and
-    /// the loop goes on. A schedule whose time passed while another ran fires once, at once.
-    /// Returns whether a run had to be cut short after the grace period.
-    ///
-    /// Fire times come from the engine's [`clock`](Engine::clock); the loop sleeps with
-    /// `tokio::time` until the next one.
-    pub async fn run_schedules(
-        &self,
-        progress: &dyn Progress,
-        stop: &CancellationToken,
-        grace: Duration,
-        events: &(dyn Fn(DaemonEvent<'_>) + Sync),
-    ) -> bool {
-        let schedules = self.config().schedules();
-        let now = self.clock().now();
-        let mut next: Vec<(String, DateTime<Utc>)> = schedules
-            .iter()
-            .filter_map(|s| s.next_after(now).map(|t| (s.name.clone(), t)))
-            .collect();
-        loop {
-            events(DaemonEvent::NextRuns(&next));
-            let Some((index, &(_, at))) = next.iter().enumerate().min_by_key(|(_, (_, t))| *t)
-            else {
-                stop.cancelled().await;
-                return false;
-            };
-            let wait = clock::until(self.clock().now(), at);
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                () = stop.cancelled() => return false,
-            }
-            let schedule = &schedules[index];
-            events(DaemonEvent::RunStarted {
-                schedule: &schedule.name,
-            });
-            let options = RunOptions::new(at.date_naive()).only(schedule.only.clone());
-            let cut = self
-                .scheduled_run(&schedule.name, &options, progress, stop, grace, events)
-                .await;
-            if stop.is_cancelled() {
-                return cut;
-            }
-            match schedule.next_after(at) {
-                Some(t) => next[index].1 = t,
-                None => {
-                    next.remove(index);
-                }
+/// Runs the configured schedules until `stop` is cancelled. A failed run is reported and
+/// the loop goes on. A schedule whose time passed while another ran fires once, at once.
+/// Returns whether a run had to be cut short after the grace period.
+///
+/// Fire times come from the engine's [`clock`](Engine::clock); the loop sleeps with
+/// `tokio::time` until the next one.
+pub(crate) async fn run_schedules(
+    engine: &Engine,
+    progress: &dyn Progress,
+    stop: &CancellationToken,
+    grace: Duration,
+    events: &(dyn Fn(DaemonEvent<'_>) + Sync),
+) -> bool {
+    let schedules = engine.config().schedules();
+    let now = engine.clock().now();
+    let mut next: Vec<(String, DateTime<Utc>)> = schedules
+        .iter()
+        .filter_map(|s| s.next_after(now).map(|t| (s.name.clone(), t)))
+        .collect();
+    loop {
+        events(DaemonEvent::NextRuns(&next));
+        let Some((index, &(_, at))) = next.iter().enumerate().min_by_key(|(_, (_, t))| *t) else {
+            stop.cancelled().await;
+            return false;
+        };
+        let wait = clock::until(engine.clock().now(), at);
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = stop.cancelled() => return false,
+        }
+        let schedule = &schedules[index];
+        events(DaemonEvent::RunStarted {
+            schedule: &schedule.name,
+        });
+        let options = RunOptions::new(at.date_naive()).only(schedule.only.clone());
+        let cut = scheduled_run(
+            engine,
+            &schedule.name,
+            &options,
+            progress,
+            stop,
+            grace,
+            events,
+        )
+        .await;
+        if stop.is_cancelled() {
+            return cut;
+        }
+        match schedule.next_after(at) {
+            Some(t) => next[index].1 = t,
+            None => {
+                next.remove(index);
             }
         }
     }
+}
 
-    async fn scheduled_run(
-        &self,
-        name: &str,
-        options: &RunOptions,
-        progress: &dyn Progress,
-        stop: &CancellationToken,
-        grace: Duration,
-        events: &(dyn Fn(DaemonEvent<'_>) + Sync),
-    ) -> bool {
-        let cancel = CancellationToken::new();
-        let run = self.run(options, progress, &cancel);
-        tokio::pin!(run);
-        let outcome = tokio::select! {
-            outcome = &mut run => outcome,
-            () = stop.cancelled() => {
-                events(DaemonEvent::Draining { grace });
-                tokio::select! {
-                    outcome = &mut run => outcome,
-                    () = tokio::time::sleep(grace) => {
-                        cancel.cancel();
-                        run.await
-                    }
+async fn scheduled_run(
+    engine: &Engine,
+    name: &str,
+    options: &RunOptions,
+    progress: &dyn Progress,
+    stop: &CancellationToken,
+    grace: Duration,
+    events: &(dyn Fn(DaemonEvent<'_>) + Sync),
+) -> bool {
+    let cancel = CancellationToken::new();
+    let run = engine.run(options, progress, &cancel);
+    tokio::pin!(run);
+    let outcome = tokio::select! {
+        outcome = &mut run => outcome,
+        () = stop.cancelled() => {
+            events(DaemonEvent::Draining { grace });
+            tokio::select! {
+                outcome = &mut run => outcome,
+                () = tokio::time::sleep(grace) => {
+                    cancel.cancel();
+                    run.await
                 }
             }
-        };
-        match outcome {
-            Ok(report) => {
-                events(DaemonEvent::RunFinished {
-                    schedule: name,
-                    report: &report,
-                });
-                report.interrupted
-            }
-            Err(error) => {
-                events(DaemonEvent::RunFailed {
-                    schedule: name,
-                    error: crate::error::error_chain(&error),
-                });
-                false
-            }
+        }
+    };
+    match outcome {
+        Ok(report) => {
+            events(DaemonEvent::RunFinished {
+                schedule: name,
+                report: &report,
+            });
+            report.interrupted
+        }
+        Err(error) => {
+            events(DaemonEvent::RunFailed {
+                schedule: name,
+                error: crate::error::error_chain(&error),
+            });
+            false
         }
     }
 }

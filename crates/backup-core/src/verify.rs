@@ -142,247 +142,247 @@ impl Verification {
     }
 }
 
-impl Engine {
-    /// Verifies the selected databases' backups. Never exports anything.
-    pub async fn verify(&self, options: &VerifyOptions) -> Result<Vec<Verification>, Error> {
-        let targets = plan::select(self.config(), &options.only)?;
-        let mut results = Vec::new();
-        for target in &targets {
-            let mut v = Verification::new(target);
-            let found = self
-                .find_backups(target.account, &[target.entry.name.as_str()])
-                .await;
-            let manifest = found.map(|all| {
-                all.into_iter()
-                    .filter(|f| options.date.is_none_or(|d| f.date == d))
-                    .filter_map(|f| f.complete)
-                    .max_by_key(|m| m.date)
-            });
-            match manifest {
-                Ok(Some(manifest)) => {
-                    v = self.verify_backup(target, &manifest, options).await;
-                    results.push(v);
-                    continue;
-                }
-                Ok(None) => v.problems.push(match options.date {
-                    Some(d) => format!(
-                        "no complete backup dated {d}; `d1-backup list` shows what there is"
-                    ),
-                    None => "no complete backup; run `d1-backup run` first".to_owned(),
-                }),
-                Err(error) => v.problems.push(error.chain()),
-            }
-            v.ok = v.problems.is_empty();
-            results.push(v);
-        }
-        Ok(results)
-    }
-
-    /// Verifies one complete backup and stores the record (when `options.record`).
-    pub(crate) async fn verify_backup(
-        &self,
-        target: &Target<'_>,
-        manifest: &Manifest,
-        options: &VerifyOptions,
-    ) -> Verification {
+/// Verifies the selected databases' backups. Never exports anything.
+pub(crate) async fn verify(
+    engine: &Engine,
+    options: &VerifyOptions,
+) -> Result<Vec<Verification>, Error> {
+    let targets = plan::select(engine.config(), &options.only)?;
+    let mut results = Vec::new();
+    for target in &targets {
         let mut v = Verification::new(target);
-        self.verify_one(target, manifest, options, &mut v).await;
-        v.ok = v.problems.is_empty();
-        if options.record {
-            self.write_record(target, manifest, &mut v).await;
-        }
-        v
-    }
-
-    /// What a run verifies: its own options, else `[run] verify` (with the engine's scratch
-    /// directory).
-    pub(crate) fn verify_options(
-        &self,
-        options: &crate::options::RunOptions,
-    ) -> Option<VerifyOptions> {
-        use crate::config::VerifyMode;
-        if let Some(verify) = &options.verify {
-            return Some(verify.clone());
-        }
-        let mode = self.config().run.verify;
-        if mode == VerifyMode::None {
-            return None;
-        }
-        let Some(dir) = self.scratch_dir() else {
-            tracing::warn!(
-                "[run] verify is set but the engine has no scratch directory (EngineBuilder::scratch_dir); backups are not verified"
-            );
-            return None;
-        };
-        Some(VerifyOptions::new(dir).against_live(mode == VerifyMode::AgainstLive))
-    }
-
-    /// `run --verify`: verifies each database this run backed up; one that does not verify
-    /// becomes `failed` (its backup stays, and the next run backs it up again).
-    pub(crate) async fn verify_after_run(
-        &self,
-        date: NaiveDate,
-        targets: &[Target<'_>],
-        databases: &mut [crate::report::DatabaseReport],
-        options: &VerifyOptions,
-        cancel: &tokio_util::sync::CancellationToken,
-    ) {
-        use crate::report::Status;
-        for (target, report) in targets.iter().zip(databases.iter_mut()) {
-            if report.status != Status::Ok || cancel.is_cancelled() {
+        let found =
+            crate::prune::find_backups(engine, target.account, &[target.entry.name.as_str()]).await;
+        let manifest = found.map(|all| {
+            all.into_iter()
+                .filter(|f| options.date.is_none_or(|d| f.date == d))
+                .filter_map(|f| f.complete)
+                .max_by_key(|m| m.date)
+        });
+        match manifest {
+            Ok(Some(manifest)) => {
+                v = verify_backup(engine, target, &manifest, options).await;
+                results.push(v);
                 continue;
             }
-            let manifest = match crate::existing::complete_backup(
-                self.sink().as_ref(),
-                &target.account.prefix,
-                date,
-                &target.entry.name,
-            )
-            .await
-            {
-                Ok(Some(manifest)) if manifest.dump.key == report.key => manifest,
-                Ok(_) => {
-                    report.verified = Some(false);
-                    report.fail(Error::new(
-                        ErrorKind::Storage,
-                        "the backup was stored but its manifest cannot be found to verify it",
-                    ));
-                    continue;
+            Ok(None) => v.problems.push(match options.date {
+                Some(d) => {
+                    format!("no complete backup dated {d}; `d1-backup list` shows what there is")
                 }
-                Err(e) => {
-                    report.verified = Some(false);
-                    report.fail(Error::new(
-                        ErrorKind::Storage,
-                        format!("cannot verify the backup: {}", e.chain()),
-                    ));
-                    continue;
-                }
-            };
-            let v = tokio::select! {
-                v = self.verify_backup(target, &manifest, options) => v,
-                () = cancel.cancelled() => continue,
-            };
-            report.verified = Some(v.ok);
-            report.notes.extend(v.notes);
-            if !v.ok {
+                None => "no complete backup; run `d1-backup run` first".to_owned(),
+            }),
+            Err(error) => v.problems.push(error.chain()),
+        }
+        v.ok = v.problems.is_empty();
+        results.push(v);
+    }
+    Ok(results)
+}
+
+/// Verifies one complete backup and stores the record (when `options.record`).
+pub(crate) async fn verify_backup(
+    engine: &Engine,
+    target: &Target<'_>,
+    manifest: &Manifest,
+    options: &VerifyOptions,
+) -> Verification {
+    let mut v = Verification::new(target);
+    verify_one(engine, target, manifest, options, &mut v).await;
+    v.ok = v.problems.is_empty();
+    if options.record {
+        write_record(engine, target, manifest, &mut v).await;
+    }
+    v
+}
+
+/// What a run verifies: its own options, else `[run] verify` (with the engine's scratch
+/// directory).
+pub(crate) fn verify_options(
+    engine: &Engine,
+    options: &crate::options::RunOptions,
+) -> Option<VerifyOptions> {
+    use crate::config::VerifyMode;
+    if let Some(verify) = &options.verify {
+        return Some(verify.clone());
+    }
+    let mode = engine.config().run.verify;
+    if mode == VerifyMode::None {
+        return None;
+    }
+    let Some(dir) = engine.scratch_dir() else {
+        tracing::warn!(
+            "[run] verify is set but the engine has no scratch directory (EngineBuilder::scratch_dir); backups are not verified"
+        );
+        return None;
+    };
+    Some(VerifyOptions::new(dir).against_live(mode == VerifyMode::AgainstLive))
+}
+
+/// `run --verify`: verifies each database this run backed up; one that does not verify
+/// becomes `failed` (its backup stays, and the next run backs it up again).
+pub(crate) async fn verify_after_run(
+    engine: &Engine,
+    date: NaiveDate,
+    targets: &[Target<'_>],
+    databases: &mut [crate::report::DatabaseReport],
+    options: &VerifyOptions,
+    cancel: &tokio_util::sync::CancellationToken,
+) {
+    use crate::report::Status;
+    for (target, report) in targets.iter().zip(databases.iter_mut()) {
+        if report.status != Status::Ok || cancel.is_cancelled() {
+            continue;
+        }
+        let manifest = match crate::existing::complete_backup(
+            engine.sink().as_ref(),
+            &target.account.prefix,
+            date,
+            &target.entry.name,
+        )
+        .await
+        {
+            Ok(Some(manifest)) if manifest.dump.key == report.key => manifest,
+            Ok(_) => {
+                report.verified = Some(false);
                 report.fail(Error::new(
-                    ErrorKind::InvalidDump,
-                    format!(
-                        "the backup was stored but does not verify: {}",
-                        v.problems.join("; ")
-                    ),
+                    ErrorKind::Storage,
+                    "the backup was stored but its manifest cannot be found to verify it",
                 ));
+                continue;
             }
+            Err(e) => {
+                report.verified = Some(false);
+                report.fail(Error::new(
+                    ErrorKind::Storage,
+                    format!("cannot verify the backup: {}", e.chain()),
+                ));
+                continue;
+            }
+        };
+        let v = tokio::select! {
+            v = verify_backup(engine, target, &manifest, options) => v,
+            () = cancel.cancelled() => continue,
+        };
+        report.verified = Some(v.ok);
+        report.notes.extend(v.notes);
+        if !v.ok {
+            report.fail(Error::new(
+                ErrorKind::InvalidDump,
+                format!(
+                    "the backup was stored but does not verify: {}",
+                    v.problems.join("; ")
+                ),
+            ));
         }
     }
+}
 
-    async fn verify_one(
-        &self,
-        target: &Target<'_>,
-        manifest: &Manifest,
-        options: &VerifyOptions,
-        v: &mut Verification,
-    ) {
-        let scratch = options.scratch_dir.as_path();
-        v.date = Some(manifest.date);
-        v.key = Some(manifest.dump.key.clone());
-        let body = match self.sink().get(&manifest.dump.key, None).await {
-            Ok(body) => body,
-            Err(e) => {
-                return v.problems.push(format!(
-                    "cannot read {}: {}",
-                    manifest.dump.key,
-                    error_chain(&e)
+async fn verify_one(
+    engine: &Engine,
+    target: &Target<'_>,
+    manifest: &Manifest,
+    options: &VerifyOptions,
+    v: &mut Verification,
+) {
+    let scratch = options.scratch_dir.as_path();
+    v.date = Some(manifest.date);
+    v.key = Some(manifest.dump.key.clone());
+    let body = match engine.sink().get(&manifest.dump.key, None).await {
+        Ok(body) => body,
+        Err(e) => {
+            return v.problems.push(format!(
+                "cannot read {}: {}",
+                manifest.dump.key,
+                error_chain(&e)
+            ));
+        }
+    };
+    // Hash the stored bytes on their way to the restore.
+    let seen = Arc::new(Mutex::new((0u64, Sha256::new())));
+    let tally = Arc::clone(&seen);
+    let body = body
+        .inspect(move |chunk| {
+            if let Ok(chunk) = chunk {
+                let mut t = tally.lock().unwrap_or_else(PoisonError::into_inner);
+                t.0 += chunk.len() as u64;
+                t.1.update(chunk);
+            }
+        })
+        .boxed();
+    let reader = decoded(body, manifest.dump.compression);
+    let scratch_file = scratch.join(format!(
+        "d1-backup-verify-{}-{}-{}.sqlite",
+        std::process::id(),
+        manifest.database.name,
+        manifest.date
+    ));
+    let guard = Scratch(scratch_file.clone());
+    let path = scratch_file.clone();
+    let restored = tokio::task::spawn_blocking(move || {
+        let _ = std::fs::remove_file(&path);
+        let conn = rusqlite::Connection::open(&path).map_err(|e| (false, e.to_string()))?;
+        let stats = restore::restore_dump_keep_going(std::io::BufReader::new(reader), &conn)
+            .map_err(
+                // A read error is the transport's (the hash check below tells corruption).
+                |e| (!matches!(e, restore::RestoreError::Read(_)), e.to_string()),
+            )?;
+        let problems = restore::check_database(&conn).map_err(|e| (false, e.to_string()))?;
+        let tables = restore::count_rows(&conn).map_err(|e| (false, e.to_string()))?;
+        Ok::<_, (bool, String)>((stats, problems, tables))
+    })
+    .await;
+    let restore_finished = matches!(restored, Ok(Ok(_)));
+    let (mut bytes, mut digest) = {
+        let t = seen.lock().unwrap_or_else(PoisonError::into_inner);
+        (t.0, hex::encode(t.1.clone().finalize()))
+    };
+    if !restore_finished {
+        // The restore stopped early: hash the whole object on its own.
+        match self::digest(engine, &manifest.dump.key).await {
+            Ok((b, d)) => (bytes, digest) = (b, d),
+            Err(e) => v.problems.push(e.chain()),
+        }
+    }
+    match restored {
+        Ok(Ok((stats, problems, tables))) => {
+            v.statements = stats.statements;
+            v.tables = tables;
+            v.defective |= !problems.is_empty() || stats.failed > 0;
+            for failure in &stats.failures {
+                v.problems
+                    .push(format!("the dump does not restore exactly: {failure}"));
+            }
+            let unlisted = stats.failed.saturating_sub(stats.failures.len() as u64);
+            if unlisted > 0 {
+                v.problems.push(format!(
+                    "{unlisted} more statements of the dump were refused by SQLite"
                 ));
             }
-        };
-        // Hash the stored bytes on their way to the restore.
-        let seen = Arc::new(Mutex::new((0u64, Sha256::new())));
-        let tally = Arc::clone(&seen);
-        let body = body
-            .inspect(move |chunk| {
-                if let Ok(chunk) = chunk {
-                    let mut t = tally.lock().unwrap_or_else(PoisonError::into_inner);
-                    t.0 += chunk.len() as u64;
-                    t.1.update(chunk);
-                }
-            })
-            .boxed();
-        let reader = decoded(body, manifest.dump.compression);
-        let scratch_file = scratch.join(format!(
-            "d1-backup-verify-{}-{}-{}.sqlite",
-            std::process::id(),
-            manifest.database.name,
-            manifest.date
+            v.problems.extend(problems);
+        }
+        Ok(Err((defective, error))) => {
+            v.defective |= defective;
+            v.problems
+                .push(format!("the dump does not restore: {error}"));
+        }
+        Err(error) => v.problems.push(format!("the restore task failed: {error}")),
+    }
+    if options.against_live && restore_finished {
+        compare_live(engine, target, manifest, &scratch_file, v).await;
+    }
+    drop(guard);
+    if bytes != manifest.dump.bytes {
+        v.defective = true;
+        v.problems.push(format!(
+            "size mismatch: {} has {bytes} bytes, the manifest records {}",
+            manifest.dump.key, manifest.dump.bytes
         ));
-        let guard = Scratch(scratch_file.clone());
-        let path = scratch_file.clone();
-        let restored = tokio::task::spawn_blocking(move || {
-            let _ = std::fs::remove_file(&path);
-            let conn = rusqlite::Connection::open(&path).map_err(|e| (false, e.to_string()))?;
-            let stats = restore::restore_dump_keep_going(std::io::BufReader::new(reader), &conn)
-                .map_err(
-                    // A read error is the transport's (the hash check below tells corruption).
-                    |e| (!matches!(e, restore::RestoreError::Read(_)), e.to_string()),
-                )?;
-            let problems = restore::check_database(&conn).map_err(|e| (false, e.to_string()))?;
-            let tables = restore::count_rows(&conn).map_err(|e| (false, e.to_string()))?;
-            Ok::<_, (bool, String)>((stats, problems, tables))
-        })
-        .await;
-        let restore_finished = matches!(restored, Ok(Ok(_)));
-        let (mut bytes, mut digest) = {
-            let t = seen.lock().unwrap_or_else(PoisonError::into_inner);
-            (t.0, hex::encode(t.1.clone().finalize()))
-        };
-        if !restore_finished {
-            // The restore stopped early: hash the whole object on its own.
-            match self.digest(&manifest.dump.key).await {
-                Ok((b, d)) => (bytes, digest) = (b, d),
-                Err(e) => v.problems.push(e.chain()),
-            }
-        }
-        match restored {
-            Ok(Ok((stats, problems, tables))) => {
-                v.statements = stats.statements;
-                v.tables = tables;
-                v.defective |= !problems.is_empty() || stats.failed > 0;
-                for failure in &stats.failures {
-                    v.problems
-                        .push(format!("the dump does not restore exactly: {failure}"));
-                }
-                let unlisted = stats.failed.saturating_sub(stats.failures.len() as u64);
-                if unlisted > 0 {
-                    v.problems.push(format!(
-                        "{unlisted} more statements of the dump were refused by SQLite"
-                    ));
-                }
-                v.problems.extend(problems);
-            }
-            Ok(Err((defective, error))) => {
-                v.defective |= defective;
-                v.problems
-                    .push(format!("the dump does not restore: {error}"));
-            }
-            Err(error) => v.problems.push(format!("the restore task failed: {error}")),
-        }
-        if options.against_live && restore_finished {
-            self.compare_live(target, manifest, &scratch_file, v).await;
-        }
-        drop(guard);
-        if bytes != manifest.dump.bytes {
-            v.defective = true;
-            v.problems.push(format!(
-                "size mismatch: {} has {bytes} bytes, the manifest records {}",
-                manifest.dump.key, manifest.dump.bytes
-            ));
-        } else if digest != manifest.dump.sha256 {
-            v.defective = true;
-            v.problems.push(format!(
-                "sha256 mismatch: {} hashes to {digest}, the manifest records {}; the stored dump was altered",
-                manifest.dump.key, manifest.dump.sha256
-            ));
-        }
+    } else if digest != manifest.dump.sha256 {
+        v.defective = true;
+        v.problems.push(format!(
+            "sha256 mismatch: {} hashes to {digest}, the manifest records {}; the stored dump was altered",
+            manifest.dump.key, manifest.dump.sha256
+        ));
     }
 }
 
@@ -455,136 +455,139 @@ impl Drop for Scratch {
     }
 }
 
-impl Engine {
-    /// Compares the restored scratch database with the live one and records the outcome.
-    async fn compare_live(
-        &self,
-        target: &Target<'_>,
-        manifest: &Manifest,
-        restored: &std::path::Path,
-        v: &mut Verification,
-    ) {
-        let outcome = if let Some(path) = target.entry.sqlite.as_ref() {
-            match live::SqliteSource::open(path) {
-                Ok(source) => {
-                    let live = live::Live {
-                        source: &source,
-                        description: format!("local file {}", path.display()),
-                        moved_on: live::local_changed_since(path, manifest.started_at),
-                        backup_bookmark: None,
-                        current_bookmark: None,
-                        page_rows: 5_000,
-                    };
-                    live::compare(restored, &live).await
-                }
-                Err(e) => Err(e),
+/// Compares the restored scratch database with the live one and records the outcome.
+async fn compare_live(
+    engine: &Engine,
+    target: &Target<'_>,
+    manifest: &Manifest,
+    restored: &std::path::Path,
+    v: &mut Verification,
+) {
+    let outcome = if let Some(path) = target.entry.sqlite.as_ref() {
+        match live::SqliteSource::open(path) {
+            Ok(source) => {
+                let live = live::Live {
+                    source: &source,
+                    description: format!("local file {}", path.display()),
+                    moved_on: live::local_changed_since(path, manifest.started_at),
+                    backup_bookmark: None,
+                    current_bookmark: None,
+                    page_rows: 5_000,
+                };
+                live::compare(restored, &live).await
             }
-        } else if let Some(client) = self.clients()[target.account_index].as_ref() {
-            let account_id = target.account.account_id_or_empty();
-            match manifest
-                .database
-                .uuid
-                .clone()
-                .or_else(|| target.entry.id.clone())
-            {
-                Some(database_id) => {
-                    let live_bookmark = client
-                        .current_bookmark(account_id, &database_id)
-                        .await
-                        .map_err(|e| {
-                            v.notes.push(format!(
-                                "cannot read the live bookmark ({}); differences are treated as corruption",
-                                error_chain(&e)
-                            ));
-                        })
-                        .ok();
-                    let moved_on = match (&manifest.database.bookmark, &live_bookmark) {
-                        (Some(then), Some(now)) => then != now,
-                        _ => false,
-                    };
-                    let source = live::D1Source {
-                        client,
-                        account_id,
-                        database_id: &database_id,
-                    };
-                    let live = live::Live {
-                        source: &source,
-                        description: format!("D1 database {database_id}"),
-                        moved_on,
-                        backup_bookmark: manifest.database.bookmark.clone(),
-                        current_bookmark: live_bookmark,
-                        page_rows: 500,
-                    };
-                    live::compare(restored, &live).await
-                }
-                None => Err("the manifest names no D1 database id".to_owned()),
+            Err(e) => Err(e),
+        }
+    } else if let Some(client) = engine.clients()[target.account_index].as_ref() {
+        let account_id = target.account.account_id_or_empty();
+        match manifest
+            .database
+            .uuid
+            .clone()
+            .or_else(|| target.entry.id.clone())
+        {
+            Some(database_id) => {
+                let live_bookmark = client
+                    .current_bookmark(account_id, &database_id)
+                    .await
+                    .map_err(|e| {
+                        v.notes.push(format!(
+                            "cannot read the live bookmark ({}); differences are treated as corruption",
+                            error_chain(&e)
+                        ));
+                    })
+                    .ok();
+                let moved_on = match (&manifest.database.bookmark, &live_bookmark) {
+                    (Some(then), Some(now)) => then != now,
+                    _ => false,
+                };
+                let source = live::D1Source {
+                    client,
+                    account_id,
+                    database_id: &database_id,
+                };
+                let live = live::Live {
+                    source: &source,
+                    description: format!("D1 database {database_id}"),
+                    moved_on,
+                    backup_bookmark: manifest.database.bookmark.clone(),
+                    current_bookmark: live_bookmark,
+                    page_rows: 500,
+                };
+                live::compare(restored, &live).await
             }
-        } else {
-            Err(format!(
-                "account {} has no API token configured",
-                target.account.name
-            ))
-        };
-        match outcome {
-            Ok(comparison) => record_comparison(v, comparison),
-            Err(error) => v
-                .problems
-                .push(format!("cannot compare with the live database: {error}")),
+            None => Err("the manifest names no D1 database id".to_owned()),
         }
+    } else {
+        Err(format!(
+            "account {} has no API token configured",
+            target.account.name
+        ))
+    };
+    match outcome {
+        Ok(comparison) => record_comparison(v, comparison),
+        Err(error) => v
+            .problems
+            .push(format!("cannot compare with the live database: {error}")),
     }
+}
 
-    /// Stores the verification record beside the manifest.
-    async fn write_record(&self, target: &Target<'_>, manifest: &Manifest, v: &mut Verification) {
-        let record = VerificationRecord {
-            kind: VERIFICATION_KIND.to_owned(),
-            version: VERIFICATION_VERSION,
-            tool: manifest::tool(),
-            verified_at: self.clock().now(),
-            account: v.account.clone(),
-            database: v.database.clone(),
-            date: manifest.date,
-            key: manifest.dump.key.clone(),
-            sha256: manifest.dump.sha256.clone(),
-            ok: v.ok,
-            defective: v.defective,
-            problems: capped(&v.problems),
-            tables: v.tables.clone(),
-            live_matches: v
-                .live
-                .as_ref()
-                .map(|l| l.tables.iter().all(|t| t.differences == 0)),
-        };
-        let key = layout::verification_key(&target.account.prefix, manifest.date, &v.database);
-        let body = record.to_json();
-        let stream = futures::stream::iter([Ok(bytes::Bytes::from(body))]).boxed();
-        let options = r2_sink::PutOptions::default().content_type("application/json");
-        match self.sink().put_stream(&key, stream, options).await {
-            Ok(_) => v.record = Some(key),
-            Err(e) => v.notes.push(format!(
-                "the verification record could not be stored at {key}: {}",
-                error_chain(&e)
-            )),
-        }
+/// Stores the verification record beside the manifest.
+async fn write_record(
+    engine: &Engine,
+    target: &Target<'_>,
+    manifest: &Manifest,
+    v: &mut Verification,
+) {
+    let record = VerificationRecord {
+        kind: VERIFICATION_KIND.to_owned(),
+        version: VERIFICATION_VERSION,
+        tool: manifest::tool(),
+        verified_at: engine.clock().now(),
+        account: v.account.clone(),
+        database: v.database.clone(),
+        date: manifest.date,
+        key: manifest.dump.key.clone(),
+        sha256: manifest.dump.sha256.clone(),
+        ok: v.ok,
+        defective: v.defective,
+        problems: capped(&v.problems),
+        tables: v.tables.clone(),
+        live_matches: v
+            .live
+            .as_ref()
+            .map(|l| l.tables.iter().all(|t| t.differences == 0)),
+    };
+    let key = layout::verification_key(&target.account.prefix, manifest.date, &v.database);
+    let body = record.to_json();
+    let stream = futures::stream::iter([Ok(bytes::Bytes::from(body))]).boxed();
+    let options = r2_sink::PutOptions::default().content_type("application/json");
+    match engine.sink().put_stream(&key, stream, options).await {
+        Ok(_) => v.record = Some(key),
+        Err(e) => v.notes.push(format!(
+            "the verification record could not be stored at {key}: {}",
+            error_chain(&e)
+        )),
     }
+}
 
-    /// Size and SHA-256 of a stored object, read whole.
-    pub(crate) async fn digest(&self, key: &str) -> Result<(u64, String), Error> {
-        let cannot_read = || format!("cannot read {key}");
-        let mut body = self
-            .sink()
-            .get(key, None)
-            .await
-            .map_err(|e| Error::from(e).context(cannot_read()))?;
-        let (mut bytes, mut hasher) = (0u64, Sha256::new());
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| {
-                Error::new(crate::error::ErrorKind::Transient, cannot_read()).with_source(e)
-            })?;
-            bytes += chunk.len() as u64;
-            hasher.update(&chunk);
-        }
-        Ok((bytes, hex::encode(hasher.finalize())))
+/// Size and SHA-256 of a stored object, read whole.
+pub(crate) async fn digest(engine: &Engine, key: &str) -> Result<(u64, String), Error> {
+    let cannot_read = || format!("cannot read {key}");
+    let mut body = engine
+        .sink()
+        .get(key, None)
+        .await
+        .map_err(|e| Error::from(e).context(cannot_read()))?;
+    let (mut bytes, mut hasher) = (0u64, Sha256::new());
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| {
+            Error::new(crate::error::ErrorKind::Transient, cannot_read()).with_source(e)
+        })?;
+        bytes += chunk.len() as u64;
+        hasher.update(&chunk);
     }
+    Ok((bytes, hex::encode(hasher.finalize())))
 }
 
 /// The dump as a blocking reader, decompressed as the manifest says.

@@ -17,164 +17,159 @@ use super::{
 };
 use crate::error::{Error, ErrorKind};
 
-impl Engine {
-    /// Fills in a D1 target: the account (the backup's, or the configured one named), the
-    /// database found by name or uuid through the list endpoint, its tables and size.
-    pub(super) async fn plan_d1(
-        &self,
-        plan: &mut RestorePlan,
-        database: &str,
-        account: Option<&str>,
-        confirm: Confirm,
-    ) -> Result<()> {
-        let wanted = account.unwrap_or(&plan.backup.account);
-        let accounts = &self.config().accounts;
-        let Some(index) = accounts.iter().position(|a| a.name == wanted) else {
-            let known: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
-            return Err(Error::new(
-                ErrorKind::NotConfigured,
-                format!(
-                    "account {wanted} is not a configured account; configured: {}",
-                    known.join(", ")
-                ),
-            ));
-        };
-        let target_account = &accounts[index];
-        let Some(client) = &self.clients()[index] else {
-            return Err(Error::new(
-                ErrorKind::NotConfigured,
-                format!(
-                    "account {wanted} has no D1 API client (no token_env, or only local databases configured); name an account with D1 databases and a token"
-                ),
-            ));
-        };
-        let account_id = target_account.account_id_or_empty();
-        let listed = client.list_databases(account_id).await.map_err(|e| {
-            Error::from(e).context(format_args!(
-                "cannot list the databases of account {wanted} ({account_id})"
-            ))
-        })?;
-        let Some(found) = listed
-            .into_iter()
-            .find(|d| d.name == database || d.uuid == database)
-        else {
-            return Err(Error::new(
-                ErrorKind::NotFound,
-                format!(
-                    "D1 database {database:?} does not exist in account {wanted} ({account_id}); create it first (`wrangler d1 create {database}`), or check the name against the databases the token can list"
-                ),
-            ));
-        };
-        let info = client.database_info(account_id, &found.uuid).await.ok();
-        let num_tables = info.as_ref().and_then(|i| i.num_tables);
-        plan.account_index = Some(index);
+/// Fills in a D1 target: the account (the backup's, or the configured one named), the
+/// database found by name or uuid through the list endpoint, its tables and size.
+pub(super) async fn plan_d1(
+    engine: &Engine,
+    plan: &mut RestorePlan,
+    database: &str,
+    account: Option<&str>,
+    confirm: Confirm,
+) -> Result<()> {
+    let wanted = account.unwrap_or(&plan.backup.account);
+    let accounts = &engine.config().accounts;
+    let Some(index) = accounts.iter().position(|a| a.name == wanted) else {
+        let known: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
+        return Err(Error::new(
+            ErrorKind::NotConfigured,
+            format!(
+                "account {wanted} is not a configured account; configured: {}",
+                known.join(", ")
+            ),
+        ));
+    };
+    let target_account = &accounts[index];
+    let Some(client) = &engine.clients()[index] else {
+        return Err(Error::new(
+            ErrorKind::NotConfigured,
+            format!(
+                "account {wanted} has no D1 API client (no token_env, or only local databases configured); name an account with D1 databases and a token"
+            ),
+        ));
+    };
+    let account_id = target_account.account_id_or_empty();
+    let listed = client.list_databases(account_id).await.map_err(|e| {
+        Error::from(e).context(format_args!(
+            "cannot list the databases of account {wanted} ({account_id})"
+        ))
+    })?;
+    let Some(found) = listed
+        .into_iter()
+        .find(|d| d.name == database || d.uuid == database)
+    else {
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            format!(
+                "D1 database {database:?} does not exist in account {wanted} ({account_id}); create it first (`wrangler d1 create {database}`), or check the name against the databases the token can list"
+            ),
+        ));
+    };
+    let info = client.database_info(account_id, &found.uuid).await.ok();
+    let num_tables = info.as_ref().and_then(|i| i.num_tables);
+    plan.account_index = Some(index);
+    plan.notes.push(format!(
+        "D1 database {} serves no queries while the import runs; a failed import leaves it as it was",
+        found.name
+    ));
+    match num_tables {
+        Some(0) => {}
+        Some(n) => plan.notes.push(format!(
+            "{} already has {n} table(s): the dump's statements run into its current content, nothing is deleted first, and a CREATE TABLE of a name that exists fails the whole import",
+            found.name
+        )),
+        None => plan.notes.push(format!(
+            "D1 did not report how many tables {} has: if it has any, the dump's statements run into them, and a CREATE TABLE of a name that exists fails the whole import",
+            found.name
+        )),
+    }
+    if plan.manifest.database.uuid.as_deref() == Some(found.uuid.as_str()) {
         plan.notes.push(format!(
-            "D1 database {} serves no queries while the import runs; a failed import leaves it as it was",
+            "{} is the database this backup was taken from",
             found.name
         ));
-        match num_tables {
-            Some(0) => {}
-            Some(n) => plan.notes.push(format!(
-                "{} already has {n} table(s): the dump's statements run into its current content, nothing is deleted first, and a CREATE TABLE of a name that exists fails the whole import",
-                found.name
-            )),
-            None => plan.notes.push(format!(
-                "D1 did not report how many tables {} has: if it has any, the dump's statements run into them, and a CREATE TABLE of a name that exists fails the whole import",
-                found.name
-            )),
-        }
-        if plan.manifest.database.uuid.as_deref() == Some(found.uuid.as_str()) {
-            plan.notes.push(format!(
-                "{} is the database this backup was taken from",
-                found.name
-            ));
-        }
-        if confirm == Confirm::No {
-            plan.refusals.push(format!(
-                "importing into D1 database {} ({}) changes a live database: it serves no queries during the import, and the dump's statements run into its current content (nothing is deleted first; if it already has a table the dump creates, the import fails and leaves it as it was); confirm the import to go ahead",
-                found.name, found.uuid
-            ));
-        }
-        plan.target = PlannedTarget::D1 {
-            account: target_account.name.clone(),
-            account_id: account_id.to_owned(),
-            database: found.name,
-            uuid: found.uuid,
-            num_tables,
-            file_size: info.and_then(|i| i.file_size),
-        };
-        Ok(())
     }
-
-    /// Imports the plan's backup into its D1 database through D1's import API.
-    ///
-    /// The dump is streamed from the sink, hashed on the way, decompressed and staged in the
-    /// request's scratch directory without its `BEGIN`/`COMMIT` statements (D1's import
-    /// rejects them). Nothing is uploaded unless the whole dump matches its manifest and every
-    /// statement is within [`D1_MAX_STATEMENT_BYTES`]. Cancellation before the upload finished
-    /// leaves the database untouched; once D1 began ingesting, it finishes (or fails) on its
-    /// own. The staged file is always removed.
-    pub async fn restore_to_d1(
-        &self,
-        plan: &RestorePlan,
-        cancel: &CancellationToken,
-    ) -> Result<RestoreReport> {
-        let PlannedTarget::D1 {
-            uuid,
-            account_id,
-            database,
-            ..
-        } = &plan.target
-        else {
-            return Err(wrong_target("restore_to_d1", "a D1 database"));
-        };
-        refuse(plan)?;
-        let client = plan
-            .account_index
-            .and_then(|i| self.clients().get(i).cloned().flatten())
-            .ok_or_else(|| {
-                wrong_target("restore_to_d1", "a D1 database of an account with a token")
-            })?;
-        let staged = plan.scratch_dir.join(format!(
-            "d1-backup-import-{}-{}-{}.sql",
-            std::process::id(),
-            plan.backup.database,
-            plan.backup.date
+    if confirm == Confirm::No {
+        plan.refusals.push(format!(
+            "importing into D1 database {} ({}) changes a live database: it serves no queries during the import, and the dump's statements run into its current content (nothing is deleted first; if it already has a table the dump creates, the import fails and leaves it as it was); confirm the import to go ahead",
+            found.name, found.uuid
         ));
-        let outcome = async {
-            let (reader, tally) = self.stored_dump(&plan.manifest, cancel).await?;
-            let writing = staged.clone();
-            let filtered = tokio::task::spawn_blocking(move || stage_for_d1(reader, &writing))
-                .await
-                .map_err(|e| Error::new(ErrorKind::LocalIo, format!("the staging task failed: {e}")));
-            let mut report = self
-                .settle(&plan.manifest, cancel, &tally, filtered.and_then(|r| r))
-                .await?;
-            let mut options = ImportOptions::default();
-            options.poll_interval =
-                std::time::Duration::from_millis(self.config().run.poll_interval_ms);
-            let phase = AtomicU8::new(PREPARING);
-            let events = |event: &ImportEvent| log_import(database, event, &phase);
-            let source = ImportSource::File(staged.clone());
-            let imported = tokio::select! {
-                imported = client.import(account_id, uuid, &source, &options, &events) => imported,
-                () = cancel.cancelled() => {
-                    return Err(Error::new(ErrorKind::Cancelled, cancelled(database, phase.load(Ordering::Relaxed))));
-                }
-            };
-            let done = imported.map_err(|e| {
-                Error::from(e).context(format_args!(
-                    "the import into D1 database {database} failed; D1 left it as it was"
-                ))
-            })?;
-            report.num_queries = done.num_queries;
-            report.final_bookmark = done.final_bookmark;
-            Ok(report)
-        }
-        .await;
-        let _ = std::fs::remove_file(&staged);
-        outcome
     }
+    plan.target = PlannedTarget::D1 {
+        account: target_account.name.clone(),
+        account_id: account_id.to_owned(),
+        database: found.name,
+        uuid: found.uuid,
+        num_tables,
+        file_size: info.and_then(|i| i.file_size),
+    };
+    Ok(())
+}
+
+/// Imports the plan's backup into its D1 database through D1's import API.
+///
+/// The dump is streamed from the sink, hashed on the way, decompressed and staged in the
+/// request's scratch directory without its `BEGIN`/`COMMIT` statements (D1's import
+/// rejects them). Nothing is uploaded unless the whole dump matches its manifest and every
+/// statement is within [`D1_MAX_STATEMENT_BYTES`]. Cancellation before the upload finished
+/// leaves the database untouched; once D1 began ingesting, it finishes (or fails) on its
+/// own. The staged file is always removed.
+pub(crate) async fn restore_to_d1(
+    engine: &Engine,
+    plan: &RestorePlan,
+    cancel: &CancellationToken,
+) -> Result<RestoreReport> {
+    let PlannedTarget::D1 {
+        uuid,
+        account_id,
+        database,
+        ..
+    } = &plan.target
+    else {
+        return Err(wrong_target("restore_to_d1", "a D1 database"));
+    };
+    refuse(plan)?;
+    let client = plan
+        .account_index
+        .and_then(|i| engine.clients().get(i).cloned().flatten())
+        .ok_or_else(|| wrong_target("restore_to_d1", "a D1 database of an account with a token"))?;
+    let staged = plan.scratch_dir.join(format!(
+        "d1-backup-import-{}-{}-{}.sql",
+        std::process::id(),
+        plan.backup.database,
+        plan.backup.date
+    ));
+    let outcome = async {
+        let (reader, tally) = super::stored_dump(engine, &plan.manifest, cancel).await?;
+        let writing = staged.clone();
+        let filtered = tokio::task::spawn_blocking(move || stage_for_d1(reader, &writing))
+            .await
+            .map_err(|e| Error::new(ErrorKind::LocalIo, format!("the staging task failed: {e}")));
+        let mut report = super::settle(engine, &plan.manifest, cancel, &tally, filtered.and_then(|r| r))
+            .await?;
+        let mut options = ImportOptions::default();
+        options.poll_interval =
+            std::time::Duration::from_millis(engine.config().run.poll_interval_ms);
+        let phase = AtomicU8::new(PREPARING);
+        let events = |event: &ImportEvent| log_import(database, event, &phase);
+        let source = ImportSource::File(staged.clone());
+        let imported = tokio::select! {
+            imported = client.import(account_id, uuid, &source, &options, &events) => imported,
+            () = cancel.cancelled() => {
+                return Err(Error::new(ErrorKind::Cancelled, cancelled(database, phase.load(Ordering::Relaxed))));
+            }
+        };
+        let done = imported.map_err(|e| {
+            Error::from(e).context(format_args!(
+                "the import into D1 database {database} failed; D1 left it as it was"
+            ))
+        })?;
+        report.num_queries = done.num_queries;
+        report.final_bookmark = done.final_bookmark;
+        Ok(report)
+    }
+    .await;
+    let _ = std::fs::remove_file(&staged);
+    outcome
 }
 
 /// How far an import got, for the message of a cancelled one: before the upload finished D1

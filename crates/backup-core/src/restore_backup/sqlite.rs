@@ -16,65 +16,68 @@ use super::{
 };
 use crate::error::{Error, ErrorKind};
 
-impl Engine {
-    /// Restores the plan's backup into its SQLite file.
-    ///
-    /// The dump is streamed from the sink (never held whole), hashed on the way and restored
-    /// into `<path>.partial-<pid>` beside the file; only when the size and SHA-256 match the
-    /// manifest and the restore succeeded is it renamed onto the path (atomically replacing
-    /// a file there, which the plan allows only with [`Force::Yes`]). On any failure or on
-    /// cancellation the partial file is removed and the path is left as it was.
-    pub async fn restore_to_sqlite(
-        &self,
-        plan: &RestorePlan,
-        cancel: &CancellationToken,
-    ) -> Result<RestoreReport> {
-        let PlannedTarget::Sqlite { path, .. } = &plan.target else {
-            return Err(wrong_target("restore_to_sqlite", "a SQLite file"));
-        };
-        refuse(plan)?;
-        let path = PathBuf::from(path);
-        // The file may have changed since the plan was made.
-        let existing = sqlite_refusals(&path, plan.force);
-        if let Some(refusal) = existing.refusals.into_iter().next() {
-            return Err(Error::new(ErrorKind::Refused, refusal));
-        }
-        let partial = partial_path(&path);
-        let (reader, tally) = self.stored_dump(&plan.manifest, cancel).await?;
-        let restoring = partial.clone();
-        let restored = tokio::task::spawn_blocking(move || restore_file(reader, &restoring))
-            .await
-            .map_err(|e| Error::new(ErrorKind::LocalIo, format!("the restore task failed: {e}")));
-        let outcome = self
-            .settle(&plan.manifest, cancel, &tally, restored.and_then(|r| r))
-            .await;
-        let (statements, tables, warnings) = match outcome {
-            Ok(restored) => restored,
-            Err(error) => {
-                let _ = std::fs::remove_file(&partial);
-                return Err(error);
-            }
-        };
-        if let Err(source) = std::fs::rename(&partial, &path) {
-            let _ = std::fs::remove_file(&partial);
-            return Err(Error::local_io(
-                format!(
-                    "cannot move the restored database {} to {}",
-                    partial.display(),
-                    path.display()
-                ),
-                source,
-            ));
-        }
-        sync_parent(&path);
-        Ok(RestoreReport {
-            statements,
-            tables,
-            replaced: existing.bytes.is_some_and(|b| b > 0),
-            warnings,
-            ..RestoreReport::default()
-        })
+/// Restores the plan's backup into its SQLite file.
+///
+/// The dump is streamed from the sink (never held whole), hashed on the way and restored
+/// into `<path>.partial-<pid>` beside the file; only when the size and SHA-256 match the
+/// manifest and the restore succeeded is it renamed onto the path (atomically replacing
+/// a file there, which the plan allows only with [`Force::Yes`]). On any failure or on
+/// cancellation the partial file is removed and the path is left as it was.
+pub(crate) async fn restore_to_sqlite(
+    engine: &Engine,
+    plan: &RestorePlan,
+    cancel: &CancellationToken,
+) -> Result<RestoreReport> {
+    let PlannedTarget::Sqlite { path, .. } = &plan.target else {
+        return Err(wrong_target("restore_to_sqlite", "a SQLite file"));
+    };
+    refuse(plan)?;
+    let path = PathBuf::from(path);
+    // The file may have changed since the plan was made.
+    let existing = sqlite_refusals(&path, plan.force);
+    if let Some(refusal) = existing.refusals.into_iter().next() {
+        return Err(Error::new(ErrorKind::Refused, refusal));
     }
+    let partial = partial_path(&path);
+    let (reader, tally) = super::stored_dump(engine, &plan.manifest, cancel).await?;
+    let restoring = partial.clone();
+    let restored = tokio::task::spawn_blocking(move || restore_file(reader, &restoring))
+        .await
+        .map_err(|e| Error::new(ErrorKind::LocalIo, format!("the restore task failed: {e}")));
+    let outcome = super::settle(
+        engine,
+        &plan.manifest,
+        cancel,
+        &tally,
+        restored.and_then(|r| r),
+    )
+    .await;
+    let (statements, tables, warnings) = match outcome {
+        Ok(restored) => restored,
+        Err(error) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(error);
+        }
+    };
+    if let Err(source) = std::fs::rename(&partial, &path) {
+        let _ = std::fs::remove_file(&partial);
+        return Err(Error::local_io(
+            format!(
+                "cannot move the restored database {} to {}",
+                partial.display(),
+                path.display()
+            ),
+            source,
+        ));
+    }
+    sync_parent(&path);
+    Ok(RestoreReport {
+        statements,
+        tables,
+        replaced: existing.bytes.is_some_and(|b| b > 0),
+        warnings,
+        ..RestoreReport::default()
+    })
 }
 
 /// What is at a SQLite target path, and why restoring there would be refused.
