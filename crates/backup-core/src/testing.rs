@@ -32,7 +32,7 @@ use rusqlite::{Batch, Connection, Statement};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::restore::DumpStatements;
+use crate::dump::{DumpStatements, TableClass, VirtualTable};
 use crate::sqlite::{SqliteDumpOptions, dump_sqlite};
 
 /// A [`SimulatedDatabase`] backed by a real SQLite file, answering as D1 would:
@@ -383,9 +383,7 @@ fn refuse_virtual_tables(conn: &Connection, tables: &[String]) -> Result<(), Str
         .collect::<Result<Vec<_>, _>>()
         .map_err(d1_error)?;
     let refused = virtual_tables.iter().find(|(name, _)| {
-        !name.starts_with("_cf_")
-            && !name.starts_with("sqlite_")
-            && (tables.is_empty() || tables.contains(name))
+        !TableClass::of(name).is_internal() && (tables.is_empty() || tables.contains(name))
     });
     match refused {
         Some((_, sql)) => Err(format!(
@@ -398,17 +396,8 @@ fn refuse_virtual_tables(conn: &Connection, tables: &[String]) -> Result<(), Str
 
 /// The module of `CREATE VIRTUAL TABLE … USING module(…)`, lower-cased.
 fn module_of(sql: &str) -> String {
-    let upper = sql.to_ascii_uppercase();
-    upper
-        .find(" USING ")
-        .map(|at| {
-            sql[at + 7..]
-                .trim_start()
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect::<String>()
-                .to_ascii_lowercase()
-        })
+    VirtualTable::parse(sql)
+        .map(|vtab| vtab.module)
         .filter(|module| !module.is_empty())
         .unwrap_or_else(|| "unknown".to_owned())
 }

@@ -508,9 +508,9 @@ impl Engine {
                         current_bookmark: None,
                         page_rows: 5_000,
                     };
-                    live::compare(restored, &live).await
+                    live::compare(restored, &live).await.map_err(|e| e.to_string())
                 }
-                Err(e) => Err(e),
+                Err(e) => Err(e.to_string()),
             }
         } else if let Some(client) = self.clients()[target.account_index].as_ref() {
             let account_id = target.account.account_id_or_empty();
@@ -548,7 +548,7 @@ impl Engine {
                         current_bookmark: live_bookmark,
                         page_rows: 500,
                     };
-                    live::compare(restored, &live).await
+                    live::compare(restored, &live).await.map_err(|e| e.to_string())
                 }
                 None => Err("the manifest names no D1 database id".to_owned()),
             }

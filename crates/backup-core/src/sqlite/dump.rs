@@ -1,4 +1,5 @@
-//! The dump itself: wrangler's statement order, written row by row.
+//! The dump itself: wrangler's statement order, read row by row from SQLite and written
+//! through the dump module's writer.
 
 use std::collections::HashSet;
 use std::io::{BufWriter, Write};
@@ -7,47 +8,17 @@ use std::path::Path;
 use rusqlite::Connection;
 
 use super::schema::{self, Column, Role, Table};
-use super::value::{self, Affinity, Form};
-use super::vtab::{Content, VirtualTable};
 use super::{SqliteDumpError, SqliteDumpOptions, SqliteDumpStats};
-
-/// D1's import (and `wrangler d1 execute --file`) rejects longer statements.
-const D1_STATEMENT_LIMIT: usize = 100_000;
-
-/// Statements joined with `\n`, no trailing newline, bytes counted.
-struct Output<'a> {
-    out: BufWriter<&'a mut dyn Write>,
-    bytes: u64,
-    /// Statements longer than [`D1_STATEMENT_LIMIT`].
-    oversized: u64,
-    started: bool,
-}
-
-impl Output<'_> {
-    fn statement(&mut self, sql: &[u8]) -> std::io::Result<()> {
-        if self.started {
-            self.out.write_all(b"\n")?;
-            self.bytes += 1;
-        }
-        self.started = true;
-        if sql.len() > D1_STATEMENT_LIMIT {
-            self.oversized += 1;
-        }
-        self.out.write_all(sql)?;
-        self.bytes += sql.len() as u64;
-        Ok(())
-    }
-}
+use crate::dump::writer::{SEQUENCE_HEAD, STAT_HEAD};
+use crate::dump::{Affinity, Cell, Content, DumpWriter, Insert, VirtualTable, push_ident};
 
 /// One dump in progress.
 pub(crate) struct Dumper<'a> {
     conn: &'a Connection,
     path: &'a Path,
     options: &'a SqliteDumpOptions,
-    out: Output<'a>,
+    out: DumpWriter<BufWriter<&'a mut dyn Write>>,
     stats: SqliteDumpStats,
-    /// The statement being built, reused across rows.
-    buf: Vec<u8>,
 }
 
 impl<'a> Dumper<'a> {
@@ -61,19 +32,13 @@ impl<'a> Dumper<'a> {
             conn,
             path,
             options,
-            out: Output {
-                out: BufWriter::with_capacity(64 * 1024, out),
-                bytes: 0,
-                oversized: 0,
-                started: false,
-            },
+            out: DumpWriter::new(BufWriter::with_capacity(64 * 1024, out)),
             stats: SqliteDumpStats::default(),
-            buf: Vec::with_capacity(4096),
         }
     }
 
     pub(crate) fn run(mut self) -> Result<SqliteDumpStats, SqliteDumpError> {
-        self.out.statement(b"PRAGMA defer_foreign_keys=TRUE;")?;
+        self.out.head()?;
         let tables = schema::tables(self.conn).map_err(|e| self.sqlite(None, e))?;
         let mut virtual_tables = Vec::new();
         for table in &tables {
@@ -86,8 +51,8 @@ impl<'a> Dumper<'a> {
                 // table when it is named explicitly, and so does this.
                 Role::Shadow if self.options.tables.is_empty() => {}
                 Role::Virtual(vtab) => virtual_tables.push((table, vtab)),
-                Role::Sequence => self.internal(table, b"DELETE FROM sqlite_sequence;")?,
-                Role::Stat => self.internal(table, b"ANALYZE sqlite_schema;")?,
+                Role::Sequence => self.internal(table, SEQUENCE_HEAD)?,
+                Role::Stat => self.internal(table, STAT_HEAD)?,
                 Role::Ordinary | Role::Shadow => self.ordinary(table)?,
             }
         }
@@ -98,15 +63,10 @@ impl<'a> Dumper<'a> {
         if !self.options.no_schema {
             self.objects(&tables)?;
         }
-        let Output {
-            mut out,
-            bytes,
-            oversized,
-            ..
-        } = self.out;
-        out.flush()?;
-        self.stats.bytes = bytes;
-        self.stats.oversized_statements = oversized;
+        let (_, written) = self.out.finish()?;
+        self.stats.bytes = written.bytes;
+        self.stats.oversized_statements = written.oversized_statements;
+        self.stats.lossless_rewrites = written.lossless_rewrites;
         Ok(self.stats)
     }
 
@@ -121,8 +81,7 @@ impl<'a> Dumper<'a> {
     fn ordinary(&mut self, table: &Table) -> Result<(), SqliteDumpError> {
         self.stats.tables += 1;
         if !self.options.no_schema {
-            self.out
-                .statement(schema::create_table_sql(&table.sql).as_bytes())?;
+            self.out.create_table(&table.sql)?;
         }
         self.rows(&table.name, Read::TableScan)
     }
@@ -130,9 +89,9 @@ impl<'a> Dumper<'a> {
     /// `sqlite_sequence` and `sqlite_stat*`, which SQLite creates itself: wrangler's statement
     /// that makes the table exist (`DELETE FROM sqlite_sequence;` also empties it), then the
     /// rows.
-    fn internal(&mut self, table: &Table, head: &[u8]) -> Result<(), SqliteDumpError> {
+    fn internal(&mut self, table: &Table, head: &str) -> Result<(), SqliteDumpError> {
         if !self.options.no_schema {
-            self.out.statement(head)?;
+            self.out.statement(head.as_bytes())?;
         }
         self.rows(&table.name, Read::TableScan)
     }
@@ -140,7 +99,7 @@ impl<'a> Dumper<'a> {
     fn virtual_table(&mut self, table: &Table, vtab: &VirtualTable) -> Result<(), SqliteDumpError> {
         self.stats.tables += 1;
         if !self.options.no_schema {
-            self.out.statement(format!("{};", table.sql).as_bytes())?;
+            self.out.stored(&table.sql)?;
             if vtab.module == "fts5" {
                 self.fts5_config(&table.name)?;
             }
@@ -151,16 +110,7 @@ impl<'a> Dumper<'a> {
         match vtab.content {
             Content::Own => self.rows(&table.name, Read::WithRowid),
             Content::Other => self.rows(&table.name, Read::Module),
-            Content::External => {
-                self.buf.clear();
-                self.buf.extend_from_slice(b"INSERT INTO ");
-                schema::push_ident(&mut self.buf, &table.name);
-                self.buf.extend_from_slice(b" (");
-                schema::push_ident(&mut self.buf, &table.name);
-                self.buf.extend_from_slice(b") VALUES('rebuild');");
-                self.out.statement(&self.buf)?;
-                Ok(())
-            }
+            Content::External => Ok(self.out.rebuild(&table.name)?),
             Content::Contentless => Ok(()),
         }
     }
@@ -169,30 +119,20 @@ impl<'a> Dumper<'a> {
     /// written by the module itself.
     fn fts5_config(&mut self, name: &str) -> Result<(), SqliteDumpError> {
         let mut sql = b"SELECT k, v FROM main.".to_vec();
-        schema::push_ident(&mut sql, &format!("{name}_config"));
+        push_ident(&mut sql, &format!("{name}_config"));
         sql.extend_from_slice(b" WHERE k <> 'version' ORDER BY k");
         let sql = String::from_utf8_lossy(&sql).into_owned();
         let err = |e| SqliteDumpError::from_sqlite(self.path, Some(name), e);
         let mut stmt = self.conn.prepare(&sql).map_err(err)?;
         let mut rows = stmt.query([]).map_err(err)?;
+        let insert = Insert::fts5_config(name);
         while let Some(row) = rows.next().map_err(err)? {
-            self.buf.clear();
-            self.buf.extend_from_slice(b"INSERT INTO ");
-            schema::push_ident(&mut self.buf, name);
-            self.buf.extend_from_slice(b" (");
-            schema::push_ident(&mut self.buf, name);
-            self.buf.extend_from_slice(b",rank) VALUES(");
-            for i in 0..2 {
-                if i > 0 {
-                    self.buf.push(b',');
+            self.out.row(&insert, |cells| {
+                for i in 0..2 {
+                    cells.push(Cell::from(row.get_ref(i).map_err(err)?), Affinity::Blob);
                 }
-                let v = row.get_ref(i).map_err(err)?;
-                if value::push_value(&mut self.buf, v, Affinity::Blob) == Form::Lossless {
-                    self.stats.lossless_rewrites += 1;
-                }
-            }
-            self.buf.extend_from_slice(b");");
-            self.out.statement(&self.buf)?;
+                Ok::<_, SqliteDumpError>(())
+            })?;
         }
         Ok(())
     }
@@ -204,28 +144,25 @@ impl<'a> Dumper<'a> {
         }
         let err = |e| SqliteDumpError::from_sqlite(self.path, Some(table), e);
         let columns = schema::columns(self.conn, table).map_err(err)?;
-        let (select, prefix) = row_statements(table, &columns, read);
-        let mut stmt = self.conn.prepare(&select).map_err(err)?;
+        let with_rowid = read == Read::WithRowid;
+        let insert = Insert::new(table, columns.iter().map(|c| c.name.as_str()), with_rowid);
+        let mut stmt = self
+            .conn
+            .prepare(&select(table, &columns, read))
+            .map_err(err)?;
         let mut rows = stmt.query([]).map_err(err)?;
-        let affinities: Vec<Affinity> = (read == Read::WithRowid)
+        let affinities: Vec<Affinity> = with_rowid
             .then_some(Affinity::Integer)
             .into_iter()
             .chain(columns.iter().map(|c| c.affinity))
             .collect();
         while let Some(row) = rows.next().map_err(err)? {
-            self.buf.clear();
-            self.buf.extend_from_slice(&prefix);
-            for (i, affinity) in affinities.iter().enumerate() {
-                if i > 0 {
-                    self.buf.push(b',');
+            self.out.row(&insert, |cells| {
+                for (i, affinity) in affinities.iter().enumerate() {
+                    cells.push(Cell::from(row.get_ref(i).map_err(err)?), *affinity);
                 }
-                let v = row.get_ref(i).map_err(err)?;
-                if value::push_value(&mut self.buf, v, *affinity) == Form::Lossless {
-                    self.stats.lossless_rewrites += 1;
-                }
-            }
-            self.buf.extend_from_slice(b");");
-            self.out.statement(&self.buf)?;
+                Ok::<_, SqliteDumpError>(())
+            })?;
             self.stats.rows += 1;
         }
         Ok(())
@@ -242,7 +179,7 @@ impl<'a> Dumper<'a> {
         let objects = schema::objects(self.conn).map_err(|e| self.sqlite(None, e))?;
         for object in objects {
             if self.selected(&object.name) && !internal.contains(object.tbl_name.as_str()) {
-                self.out.statement(format!("{};", object.sql).as_bytes())?;
+                self.out.stored(&object.sql)?;
             }
         }
         Ok(())
@@ -260,36 +197,30 @@ enum Read {
     Module,
 }
 
-/// The SELECT that reads a table's rows in dump order, and the INSERT prefix for each row.
+/// The SELECT that reads a table's rows in dump order: the columns [`Insert::new`] names,
+/// `rowid` first when [`Read::WithRowid`].
 ///
 /// `NOT INDEXED` makes SQLite scan the table's own b-tree: rowid order for rowid tables,
 /// primary-key order (with its `DESC` and collations) for `WITHOUT ROWID` tables, never the
 /// order of a covering index. Virtual tables are read in rowid order when rowids are kept.
-fn row_statements(table: &str, columns: &[Column], read: Read) -> (String, Vec<u8>) {
+fn select(table: &str, columns: &[Column], read: Read) -> String {
     let with_rowid = read == Read::WithRowid;
     let mut select = b"SELECT ".to_vec();
-    let mut prefix = b"INSERT INTO ".to_vec();
-    schema::push_ident(&mut prefix, table);
-    prefix.extend_from_slice(b" (");
     if with_rowid {
         select.extend_from_slice(b"rowid");
-        prefix.extend_from_slice(b"rowid");
     }
     for (i, column) in columns.iter().enumerate() {
         if i > 0 || with_rowid {
             select.push(b',');
-            prefix.push(b',');
         }
-        schema::push_ident(&mut select, &column.name);
-        schema::push_ident(&mut prefix, &column.name);
+        push_ident(&mut select, &column.name);
     }
-    prefix.extend_from_slice(b") VALUES(");
     select.extend_from_slice(b" FROM main.");
-    schema::push_ident(&mut select, table);
+    push_ident(&mut select, table);
     match read {
         Read::TableScan => select.extend_from_slice(b" NOT INDEXED"),
         Read::WithRowid => select.extend_from_slice(b" ORDER BY rowid"),
         Read::Module => {}
     }
-    (String::from_utf8_lossy(&select).into_owned(), prefix)
+    String::from_utf8_lossy(&select).into_owned()
 }

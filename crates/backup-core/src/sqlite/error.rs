@@ -93,6 +93,20 @@ impl SqliteDumpError {
     }
 }
 
+impl From<SqliteDumpError> for crate::error::Error {
+    /// [`ErrorKind::Busy`](crate::ErrorKind::Busy) when another process holds the database
+    /// ([`SqliteDumpError::is_retryable`]), else [`ErrorKind::LocalIo`](crate::ErrorKind::LocalIo):
+    /// the file, its reading or the output failed.
+    fn from(error: SqliteDumpError) -> Self {
+        let kind = if error.is_retryable() {
+            crate::error::ErrorKind::Busy
+        } else {
+            crate::error::ErrorKind::LocalIo
+        };
+        Self::new(kind, error.to_string()).with_source(error)
+    }
+}
+
 impl From<std::io::Error> for SqliteDumpError {
     fn from(source: std::io::Error) -> Self {
         Self::Write { source }

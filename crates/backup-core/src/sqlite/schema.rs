@@ -2,8 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
-use super::value::Affinity;
-use super::vtab::VirtualTable;
+use crate::dump::{Affinity, TableClass, VirtualTable};
 
 /// What a `type='table'` row of `sqlite_schema` is, for the dump.
 #[derive(Debug)]
@@ -65,13 +64,17 @@ pub(crate) fn tables(conn: &Connection) -> rusqlite::Result<Vec<Table>> {
 }
 
 fn role(conn: &Connection, name: &str, sql: &str) -> rusqlite::Result<Role> {
-    Ok(if name == "sqlite_sequence" {
-        Role::Sequence
-    } else if name.starts_with("sqlite_stat") {
-        Role::Stat
-    } else if name.starts_with("_cf_") || name.starts_with("sqlite_") {
-        Role::Internal
-    } else if let Some(vtab) = VirtualTable::parse(sql) {
+    Ok(match TableClass::of(name) {
+        TableClass::Sequence => Role::Sequence,
+        TableClass::Stat => Role::Stat,
+        TableClass::D1 | TableClass::Sqlite => Role::Internal,
+        TableClass::User => user_role(conn, name, sql)?,
+    })
+}
+
+/// A user table: virtual, a virtual table's shadow, or ordinary.
+fn user_role(conn: &Connection, name: &str, sql: &str) -> rusqlite::Result<Role> {
+    Ok(if let Some(vtab) = VirtualTable::parse(sql) {
         Role::Virtual(vtab)
     } else if table_kind(conn, name)?.as_deref() == Some("shadow") {
         Role::Shadow
@@ -143,58 +146,4 @@ pub(crate) fn objects(conn: &Connection) -> rusqlite::Result<Vec<Object>> {
         })
     })?;
     rows.collect()
-}
-
-/// `"name"` with `"` doubled.
-pub(crate) fn push_ident(out: &mut Vec<u8>, name: &str) {
-    out.push(b'"');
-    for part in name.split_inclusive('"') {
-        out.extend_from_slice(part.as_bytes());
-        if part.ends_with('"') {
-            out.push(b'"');
-        }
-    }
-    out.push(b'"');
-}
-
-/// The stored `CREATE TABLE` as wrangler writes it: `IF NOT EXISTS` is added when the stored
-/// text matches JavaScript's `/CREATE TABLE ['"].*/` (anywhere, as the regex is unanchored).
-pub(crate) fn create_table_sql(sql: &str) -> String {
-    let quoted = sql.contains("CREATE TABLE '") || sql.contains("CREATE TABLE \"");
-    match sql.get(13..) {
-        Some(rest) if quoted => format!("CREATE TABLE IF NOT EXISTS {rest};"),
-        _ => format!("{sql};"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn if_not_exists_only_for_quoted_names() {
-        assert_eq!(
-            create_table_sql("CREATE TABLE \"order\" (id)"),
-            "CREATE TABLE IF NOT EXISTS \"order\" (id);"
-        );
-        assert_eq!(
-            create_table_sql("CREATE TABLE 'a''b'(v)"),
-            "CREATE TABLE IF NOT EXISTS 'a''b'(v);"
-        );
-        assert_eq!(
-            create_table_sql("CREATE TABLE [b n] (x)"),
-            "CREATE TABLE [b n] (x);"
-        );
-        assert_eq!(
-            create_table_sql("CREATE TABLE t (x)"),
-            "CREATE TABLE t (x);"
-        );
-    }
-
-    #[test]
-    fn identifiers_double_their_quotes() {
-        let mut out = Vec::new();
-        push_ident(&mut out, "odd \"name\" here");
-        assert_eq!(out, b"\"odd \"\"name\"\" here\"");
-    }
 }

@@ -1,12 +1,13 @@
 //! Splitting a dump into statements, a line at a time, with the tokenizer of SQLite's own
 //! `sqlite3_complete`: a `;` ends a statement only outside quotes and comments, and in a
 //! `CREATE TRIGGER` only the `;` after its final `END` (the body holds `;` of its own, and a
-//! `CASE … END;` inside the body does not end it).
+//! `CASE … END;` inside the body does not end it). Needs no SQLite: the restore into SQLite
+//! (`crate::restore`) and the import into D1 (`crate::restore_backup`) both read through it.
 
 use std::collections::VecDeque;
 use std::io::BufRead;
 
-use super::{RestoreError, snippet};
+use super::error::{RestoreError, snippet};
 
 /// The longest statement read: SQLite's own default `SQLITE_MAX_SQL_LENGTH`. A longer one means
 /// an unclosed quote swallowed the rest of the dump, and stopping there bounds memory.
@@ -29,8 +30,8 @@ const CHUNK: usize = 64 * 1024;
 /// [`RestoreError::Truncated`] when the dump ends inside a statement (or without the final
 /// `;`), [`RestoreError::Malformed`] for text that is not UTF-8. An importer that sends the
 /// statements elsewhere (D1's import refuses `BEGIN`/`COMMIT`) reads them through
-/// [`without_transaction`](Self::without_transaction), as [`restore_dump`](super::restore_dump)
-/// does.
+/// [`without_transaction`](Self::without_transaction), as the restore into SQLite
+/// (`restore_dump`, feature `sqlite`) does.
 #[derive(Debug)]
 pub struct DumpStatements<R> {
     reader: R,
