@@ -21,6 +21,9 @@
 //! - [`writer`]: [`DumpWriter`], which joins statements and counts what D1's import would
 //!   refuse, and [`Insert`], the `INSERT INTO "t" (…) VALUES(` of a table whose cells follow;
 //!   the statements that recreate virtual tables and SQLite's own tables.
+//! - [`plan`]: the order of a whole dump as data ([`plan::Step`]s) for a schema a source read:
+//!   the roles of tables ([`plan::Role`]), the filters of `wrangler d1 export`, virtual tables
+//!   after ordinary ones, objects last.
 //! - [`vtab`]: the `CREATE VIRTUAL TABLE` parser (module, where the content lives, shadow
 //!   tables).
 //! - [`statements`]: the reader, [`DumpStatements`], which splits a dump into statements as
@@ -33,9 +36,12 @@
 //! `sqlite`), whose cells are typed ([`Cell::Integer`], [`Cell::Text`], …) with the column's
 //! [`Affinity`], and D1's query API (`crate::vtab_export`), whose cells are exact literals
 //! from `quote()` ([`Cell::Literal`]). A further source (an online export through the query
-//! API) reads the schema, builds one [`Insert`] per table and hands each row's cells to
-//! [`DumpWriter::row`]: the order of statements, the encodings and the statement limits stay
-//! here.
+//! API) reads `sqlite_schema` into [`plan::Table`]s and [`plan::Object`]s, asks
+//! [`plan::plan`] for the steps, and for each [`plan::Step::Rows`] reads the table's rows and
+//! hands each row's cells to [`DumpWriter::row`] under the table's [`Insert`]: the order of
+//! statements, the encodings and the statement limits stay here. The per-table D1 export
+//! appends to D1's own dump, so it has its own short order (`crate::vtab_export`) but the same
+//! writer.
 //!
 //! Nothing here needs SQLite: the module is compiled without feature `sqlite`. Without it,
 //! only the per-table D1 export writes (literal cells) and only [`DumpStatements`] reads, so
@@ -44,6 +50,7 @@
 
 pub(crate) mod error;
 pub(crate) mod names;
+pub(crate) mod plan;
 pub(crate) mod statements;
 pub(crate) mod value;
 pub(crate) mod vtab;

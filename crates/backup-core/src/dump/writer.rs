@@ -4,9 +4,9 @@
 
 use std::io::{self, Write};
 
+use super::D1_STATEMENT_LIMIT;
 use super::names::push_ident;
 use super::value::{Affinity, Cell, Form, push_value};
-use super::{D1_STATEMENT_LIMIT, DUMP_HEAD};
 
 /// What makes `sqlite_sequence` exist, and empties it, before its rows.
 pub(crate) const SEQUENCE_HEAD: &str = "DELETE FROM sqlite_sequence;";
@@ -34,7 +34,8 @@ pub(crate) struct DumpWriter<W> {
 }
 
 impl<W: Write> DumpWriter<W> {
-    /// A writer at the start of a dump (write [`head`](Self::head) first).
+    /// A writer at the start of a dump (whose first statement is
+    /// [`DUMP_HEAD`](super::DUMP_HEAD)).
     pub(crate) fn new(out: W) -> Self {
         Self {
             out,
@@ -52,11 +53,6 @@ impl<W: Write> DumpWriter<W> {
         let mut writer = Self::new(out);
         writer.started = !after_newline;
         writer
-    }
-
-    /// [`DUMP_HEAD`], the first statement of every dump.
-    pub(crate) fn head(&mut self) -> io::Result<()> {
-        self.statement(DUMP_HEAD.as_bytes())
     }
 
     /// Writes one statement.
@@ -257,7 +253,7 @@ mod tests {
     #[test]
     fn statements_are_joined_and_rows_encoded() -> io::Result<()> {
         let mut w = DumpWriter::new(Vec::new());
-        w.head()?;
+        w.statement(super::super::DUMP_HEAD.as_bytes())?;
         w.create_table("CREATE TABLE \"t\" (a, \"b\"\"c\")")?;
         let insert = Insert::new("t", ["a", "b\"c"], false);
         w.row(&insert, |cells| {

@@ -1,16 +1,15 @@
-//! The dump itself: wrangler's statement order, read row by row from SQLite and written
-//! through the dump module's writer.
+//! The dump itself: the steps `crate::dump::plan` orders for the catalog, each read from
+//! SQLite row by row and written through the dump module's writer.
 
-use std::collections::HashSet;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use rusqlite::Connection;
 
-use super::schema::{self, Column, Role, Table};
+use super::schema::{self, Column};
 use super::{SqliteDumpError, SqliteDumpOptions, SqliteDumpStats};
-use crate::dump::writer::{SEQUENCE_HEAD, STAT_HEAD};
-use crate::dump::{Affinity, Cell, Content, DumpWriter, Insert, VirtualTable, push_ident};
+use crate::dump::plan::{Filter, Read, Step, plan};
+use crate::dump::{Affinity, Cell, DumpWriter, Insert, push_ident};
 
 /// One dump in progress.
 pub(crate) struct Dumper<'a> {
@@ -38,30 +37,28 @@ impl<'a> Dumper<'a> {
     }
 
     pub(crate) fn run(mut self) -> Result<SqliteDumpStats, SqliteDumpError> {
-        self.out.head()?;
         let tables = schema::tables(self.conn).map_err(|e| self.sqlite(None, e))?;
-        let mut virtual_tables = Vec::new();
-        for table in &tables {
-            if !self.selected(&table.name) {
-                continue;
+        let objects = if self.options.no_schema {
+            Vec::new()
+        } else {
+            schema::objects(self.conn).map_err(|e| self.sqlite(None, e))?
+        };
+        let filter = Filter {
+            tables: &self.options.tables,
+            no_data: self.options.no_data,
+            no_schema: self.options.no_schema,
+        };
+        let (steps, tables_written) = plan(&tables, &objects, filter);
+        self.stats.tables = tables_written;
+        for step in steps {
+            match step {
+                Step::Statement(sql) => self.out.statement(sql.as_bytes())?,
+                Step::CreateTable(sql) => self.out.create_table(sql)?,
+                Step::Stored(sql) => self.out.stored(sql)?,
+                Step::Rows(table, read) => self.rows(table, read)?,
+                Step::Fts5Config(table) => self.fts5_config(table)?,
+                Step::Rebuild(table) => self.out.rebuild(table)?,
             }
-            match &table.role {
-                Role::Internal => {}
-                // A shadow table is recreated by its virtual table; wrangler writes it like any
-                // table when it is named explicitly, and so does this.
-                Role::Shadow if self.options.tables.is_empty() => {}
-                Role::Virtual(vtab) => virtual_tables.push((table, vtab)),
-                Role::Sequence => self.internal(table, SEQUENCE_HEAD)?,
-                Role::Stat => self.internal(table, STAT_HEAD)?,
-                Role::Ordinary | Role::Shadow => self.ordinary(table)?,
-            }
-        }
-        // After every ordinary table, so that external content is there to be indexed.
-        for (table, vtab) in virtual_tables {
-            self.virtual_table(table, vtab)?;
-        }
-        if !self.options.no_schema {
-            self.objects(&tables)?;
         }
         let (_, written) = self.out.finish()?;
         self.stats.bytes = written.bytes;
@@ -70,49 +67,8 @@ impl<'a> Dumper<'a> {
         Ok(self.stats)
     }
 
-    fn selected(&self, name: &str) -> bool {
-        self.options.tables.is_empty() || self.options.tables.iter().any(|t| t == name)
-    }
-
     fn sqlite(&self, table: Option<&str>, e: rusqlite::Error) -> SqliteDumpError {
         SqliteDumpError::from_sqlite(self.path, table, e)
-    }
-
-    fn ordinary(&mut self, table: &Table) -> Result<(), SqliteDumpError> {
-        self.stats.tables += 1;
-        if !self.options.no_schema {
-            self.out.create_table(&table.sql)?;
-        }
-        self.rows(&table.name, Read::TableScan)
-    }
-
-    /// `sqlite_sequence` and `sqlite_stat*`, which SQLite creates itself: wrangler's statement
-    /// that makes the table exist (`DELETE FROM sqlite_sequence;` also empties it), then the
-    /// rows.
-    fn internal(&mut self, table: &Table, head: &str) -> Result<(), SqliteDumpError> {
-        if !self.options.no_schema {
-            self.out.statement(head.as_bytes())?;
-        }
-        self.rows(&table.name, Read::TableScan)
-    }
-
-    fn virtual_table(&mut self, table: &Table, vtab: &VirtualTable) -> Result<(), SqliteDumpError> {
-        self.stats.tables += 1;
-        if !self.options.no_schema {
-            self.out.stored(&table.sql)?;
-            if vtab.module == "fts5" {
-                self.fts5_config(&table.name)?;
-            }
-        }
-        if self.options.no_data {
-            return Ok(());
-        }
-        match vtab.content {
-            Content::Own => self.rows(&table.name, Read::WithRowid),
-            Content::Other => self.rows(&table.name, Read::Module),
-            Content::External => Ok(self.out.rebuild(&table.name)?),
-            Content::Contentless => Ok(()),
-        }
     }
 
     /// FTS5 settings (`rank`, `pgsz`, `automerge`, …) live in `<t>_config`; `version` is
@@ -139,9 +95,6 @@ impl<'a> Dumper<'a> {
 
     /// One `INSERT INTO "t" ("a","b") VALUES(…);` per row, in rowid (or primary-key) order.
     fn rows(&mut self, table: &str, read: Read) -> Result<(), SqliteDumpError> {
-        if self.options.no_data {
-            return Ok(());
-        }
         let err = |e| SqliteDumpError::from_sqlite(self.path, Some(table), e);
         let columns = schema::columns(self.conn, table).map_err(err)?;
         let with_rowid = read == Read::WithRowid;
@@ -167,34 +120,6 @@ impl<'a> Dumper<'a> {
         }
         Ok(())
     }
-
-    /// Indexes, triggers and views, as stored plus `;`. Objects on skipped internal tables
-    /// are left out, as they could not be created without their table.
-    fn objects(&mut self, tables: &[Table]) -> Result<(), SqliteDumpError> {
-        let internal: HashSet<&str> = tables
-            .iter()
-            .filter(|t| matches!(t.role, Role::Internal))
-            .map(|t| t.name.as_str())
-            .collect();
-        let objects = schema::objects(self.conn).map_err(|e| self.sqlite(None, e))?;
-        for object in objects {
-            if self.selected(&object.name) && !internal.contains(object.tbl_name.as_str()) {
-                self.out.stored(&object.sql)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// How a table's rows are read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Read {
-    /// An ordinary table, scanned in its own b-tree's order.
-    TableScan,
-    /// A virtual table whose rowids are kept (FTS with its own content): rowid first.
-    WithRowid,
-    /// Another virtual table: declared columns, in the module's order.
-    Module,
 }
 
 /// The SELECT that reads a table's rows in dump order: the columns [`Insert::new`] names,

@@ -1,42 +1,10 @@
-//! Reading the catalog: which tables the dump covers, in which order, and how each is written.
+//! Reading the catalog through rusqlite: the tables and objects in dump order, their roles
+//! (`crate::dump::plan` decides what each role writes) and their columns.
 
 use rusqlite::{Connection, OptionalExtension};
 
-use crate::dump::{Affinity, TableClass, VirtualTable};
-
-/// What a `type='table'` row of `sqlite_schema` is, for the dump.
-#[derive(Debug)]
-pub(crate) enum Role {
-    /// A table the dump writes with its `CREATE` and rows.
-    Ordinary,
-    /// `sqlite_sequence`: `DELETE FROM sqlite_sequence;` then its rows.
-    Sequence,
-    /// `sqlite_stat1` (or another `sqlite_stat*`): `ANALYZE sqlite_schema;` then its rows.
-    Stat,
-    /// A virtual table, recreated from its `CREATE VIRTUAL TABLE` and its content.
-    Virtual(VirtualTable),
-    /// A shadow table of a virtual table: recreated by the virtual table, not written (unless
-    /// named in the table filter, as wrangler does).
-    Shadow,
-    /// `_cf_*` and other `sqlite_*` tables, never written.
-    Internal,
-}
-
-/// One table of `sqlite_schema`, in dump order.
-#[derive(Debug)]
-pub(crate) struct Table {
-    pub(crate) name: String,
-    pub(crate) sql: String,
-    pub(crate) role: Role,
-}
-
-/// An index, trigger or view, written after all tables.
-#[derive(Debug)]
-pub(crate) struct Object {
-    pub(crate) name: String,
-    pub(crate) tbl_name: String,
-    pub(crate) sql: String,
-}
+use crate::dump::Affinity;
+use crate::dump::plan::{Object, Role, Table};
 
 /// A column that INSERTs name (generated and hidden columns are left out, as wrangler does).
 #[derive(Debug)]
@@ -63,23 +31,10 @@ pub(crate) fn tables(conn: &Connection) -> rusqlite::Result<Vec<Table>> {
     Ok(tables)
 }
 
+/// The table's role; SQLite itself says which tables are shadow tables.
 fn role(conn: &Connection, name: &str, sql: &str) -> rusqlite::Result<Role> {
-    Ok(match TableClass::of(name) {
-        TableClass::Sequence => Role::Sequence,
-        TableClass::Stat => Role::Stat,
-        TableClass::D1 | TableClass::Sqlite => Role::Internal,
-        TableClass::User => user_role(conn, name, sql)?,
-    })
-}
-
-/// A user table: virtual, a virtual table's shadow, or ordinary.
-fn user_role(conn: &Connection, name: &str, sql: &str) -> rusqlite::Result<Role> {
-    Ok(if let Some(vtab) = VirtualTable::parse(sql) {
-        Role::Virtual(vtab)
-    } else if table_kind(conn, name)?.as_deref() == Some("shadow") {
-        Role::Shadow
-    } else {
-        Role::Ordinary
+    Role::of(name, sql, || {
+        Ok(table_kind(conn, name)?.as_deref() == Some("shadow"))
     })
 }
 
