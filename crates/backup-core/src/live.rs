@@ -1,5 +1,5 @@
 //! Comparing a restored backup with the live database (feature `sqlite`), for
-//! `verify --against-live`.
+//! `Engine::verify` with `VerifyOptions::against_live`.
 //!
 //! Both sides are read with the same SQL, through SQLite for the restored scratch file (and for a
 //! local source file) and through D1's query API for a D1 database, so nothing depends on how

@@ -32,6 +32,7 @@ use rusqlite::{Batch, Connection, Statement};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::dump::value::js_number;
 use crate::dump::{DumpStatements, TableClass, VirtualTable};
 use crate::sqlite::{SqliteDumpOptions, dump_sqlite};
 
@@ -326,18 +327,8 @@ fn d1_number(v: f64) -> Value {
         return Value::Null;
     }
     if v.fract() == 0.0 && v.abs() < 1e21 {
-        // Rust's `{:e}` gives the shortest digits that round-trip, as JavaScript does.
-        let sci = format!("{:e}", v.abs());
-        let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
-        let mut digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-        let width = exponent.parse::<usize>().unwrap_or(0) + 1;
-        while digits.len() < width {
-            digits.push('0');
-        }
-        if v < 0.0 {
-            digits.insert(0, '-');
-        }
-        if let Ok(number) = serde_json::from_str::<Value>(&digits) {
+        // JavaScript's own digits, as the dump writes them.
+        if let Ok(number) = serde_json::from_str::<Value>(&js_number(v)) {
             return number;
         }
     }
