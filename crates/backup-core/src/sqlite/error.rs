@@ -133,3 +133,23 @@ impl std::error::Error for SqliteCause {
         self.0.source()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::error::{Error, ErrorKind};
+
+    #[test]
+    fn a_file_that_cannot_be_opened_is_a_local_io_error() {
+        let dir = std::env::temp_dir();
+        let options = super::super::SqliteDumpOptions::default();
+        let dumped = super::super::dump_sqlite(&dir, &options, &mut std::io::sink());
+        let error = Error::from(dumped.err().unwrap_or_else(|| panic!("a directory dumped")));
+        assert_eq!(error.kind(), ErrorKind::LocalIo);
+        assert!(!error.is_retryable());
+        assert!(
+            error.to_string().starts_with("cannot open SQLite database"),
+            "{error}"
+        );
+        assert!(std::error::Error::source(&error).is_some());
+    }
+}
