@@ -75,3 +75,98 @@ pub(crate) const DUMP_HEAD: &str = "PRAGMA defer_foreign_keys=TRUE;";
 /// D1's import (and `wrangler d1 execute --file`) rejects statements longer than this many
 /// bytes (`SQLITE_TOOBIG`), although SQLite restores them.
 pub(crate) const D1_STATEMENT_LIMIT: usize = 100_000;
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::io;
+
+    use super::plan::{Filter, Object, Read, Role, Step, Table, plan};
+    use super::*;
+
+    /// What a new row source does: read the schema into tables and objects, execute the
+    /// plan's steps, hand each row's typed cells to the writer. Here the "database" is a map
+    /// of rows; an online export reads the same through the query API.
+    #[test]
+    fn a_row_source_is_a_schema_rows_and_the_plans_steps() -> io::Result<()> {
+        let table = |name: &str, sql: &str| Table {
+            name: name.to_owned(),
+            sql: sql.to_owned(),
+            role: Role::of(name, sql, || Ok::<_, io::Error>(false)).unwrap_or(Role::Internal),
+        };
+        let tables = [
+            table("_cf_KV", "CREATE TABLE _cf_KV (k, v)"),
+            table(
+                "t",
+                "CREATE TABLE \"t\" (id INTEGER PRIMARY KEY AUTOINCREMENT, v)",
+            ),
+            table("sqlite_sequence", "CREATE TABLE sqlite_sequence(name,seq)"),
+        ];
+        let objects = [Object {
+            name: "t_v".to_owned(),
+            tbl_name: "t".to_owned(),
+            sql: "CREATE INDEX t_v ON t(v)".to_owned(),
+        }];
+        let rows: BTreeMap<&str, (Vec<&str>, Vec<Vec<Cell<'_>>>)> = BTreeMap::from([
+            (
+                "t",
+                (
+                    vec!["id", "v"],
+                    vec![
+                        vec![Cell::Integer(1), Cell::Text(b"a\nb")],
+                        vec![Cell::Integer(2), Cell::Real(-0.0)],
+                    ],
+                ),
+            ),
+            (
+                "sqlite_sequence",
+                (
+                    vec!["name", "seq"],
+                    vec![vec![Cell::Text(b"t"), Cell::Integer(2)]],
+                ),
+            ),
+        ]);
+        let filter = Filter {
+            tables: &[],
+            no_data: false,
+            no_schema: false,
+        };
+        let mut out = DumpWriter::new(Vec::new());
+        for step in plan(&tables, &objects, filter).0 {
+            match step {
+                Step::Statement(sql) => out.statement(sql.as_bytes())?,
+                Step::CreateTable(sql) => out.create_table(sql)?,
+                Step::Stored(sql) => out.stored(sql)?,
+                Step::Rebuild(table) => out.rebuild(table)?,
+                Step::Fts5Config(_) | Step::Rows(_, Read::WithRowid | Read::Module) => {
+                    unreachable!("no virtual table here")
+                }
+                Step::Rows(table, Read::TableScan) => {
+                    let (columns, table_rows) = &rows[table];
+                    let insert = Insert::new(table, columns.iter().copied(), false);
+                    for row in table_rows {
+                        out.row(&insert, |cells| {
+                            for cell in row {
+                                cells.push(*cell, Affinity::Blob);
+                            }
+                            Ok::<_, io::Error>(())
+                        })?;
+                    }
+                }
+            }
+        }
+        let (dump, written) = out.finish()?;
+        assert_eq!(
+            String::from_utf8_lossy(&dump),
+            "PRAGMA defer_foreign_keys=TRUE;\n\
+             CREATE TABLE IF NOT EXISTS \"t\" (id INTEGER PRIMARY KEY AUTOINCREMENT, v);\n\
+             INSERT INTO \"t\" (\"id\",\"v\") VALUES(1,replace('a\\nb','\\n',char(10)));\n\
+             INSERT INTO \"t\" (\"id\",\"v\") VALUES(2,-0.0);\n\
+             DELETE FROM sqlite_sequence;\n\
+             INSERT INTO \"sqlite_sequence\" (\"name\",\"seq\") VALUES('t',2);\n\
+             CREATE INDEX t_v ON t(v);"
+        );
+        assert_eq!(written.lossless_rewrites, 1);
+        Ok(())
+    }
+}
