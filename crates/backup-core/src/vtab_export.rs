@@ -24,6 +24,7 @@
 //! manifest says `per-table` (see `crate::manifest::DumpConsistency`).
 
 use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -34,6 +35,7 @@ use futures::StreamExt;
 use r2_sink::ByteStream;
 use serde_json::Value;
 
+use crate::dump::plan::Role;
 use crate::dump::writer::{Cells, SEQUENCE_HEAD};
 use crate::dump::{
     Affinity, Cell, Content, DumpWriter, Insert, TableClass, VirtualTable, quote_ident,
@@ -133,19 +135,18 @@ fn plan_of(rows: &[SchemaRow]) -> Plan {
     let mut candidates = Vec::new();
     for row in rows.iter().filter(|r| r.kind == "table") {
         let Some(sql) = &row.sql else { continue };
-        let class = TableClass::of(&row.name);
-        if class == TableClass::Sequence {
-            plan.sequence = true;
-        } else if class.is_internal() {
-            // `_cf_*` and the other `sqlite_*` tables: D1's own, neither exported nor restored.
-        } else if let Some(parsed) = VirtualTable::parse(sql) {
-            plan.virtual_tables.push(Virtual {
+        // Shadow tables are told apart below, once every virtual table is known.
+        let Ok(role) = Role::of(&row.name, sql, || Ok::<_, Infallible>(false));
+        match role {
+            Role::Sequence => plan.sequence = true,
+            Role::Virtual(parsed) => plan.virtual_tables.push(Virtual {
                 name: row.name.clone(),
                 sql: sql.clone(),
                 parsed,
-            });
-        } else {
-            candidates.push(row.name.clone());
+            }),
+            Role::Ordinary | Role::Shadow => candidates.push(row.name.clone()),
+            // `_cf_*` and the other `sqlite_*` tables: D1's own, neither exported nor restored.
+            Role::Stat | Role::Internal => {}
         }
     }
     if plan.virtual_tables.is_empty() {
