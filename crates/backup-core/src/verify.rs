@@ -508,7 +508,9 @@ impl Engine {
                         current_bookmark: None,
                         page_rows: 5_000,
                     };
-                    live::compare(restored, &live).await.map_err(|e| e.to_string())
+                    live::compare(restored, &live)
+                        .await
+                        .map_err(|e| e.to_string())
                 }
                 Err(e) => Err(e.to_string()),
             }
@@ -548,7 +550,9 @@ impl Engine {
                         current_bookmark: live_bookmark,
                         page_rows: 500,
                     };
-                    live::compare(restored, &live).await.map_err(|e| e.to_string())
+                    live::compare(restored, &live)
+                        .await
+                        .map_err(|e| e.to_string())
                 }
                 None => Err("the manifest names no D1 database id".to_owned()),
             }
