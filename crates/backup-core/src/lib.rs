@@ -125,9 +125,10 @@
 //!
 //! - `compression`: zstd and gzip dumps (`[run] compression`, per-database overrides).
 //! - `sqlite`: the local source — SQLite files and wrangler state directories dumped in D1's
-//!   export format (`sqlite::dump_sqlite`) — and everything that reads a dump back: the dump
-//!   reader (`restore_dump`), `Engine::verify` (with the comparison against the live
+//!   export format (`sqlite::dump_sqlite`) — and everything that restores a dump: the restore
+//!   into SQLite (`restore_dump`), `Engine::verify` (with the comparison against the live
 //!   database), `run --verify`, and restores into SQLite or D1 (`Engine::restore_plan`).
+//!   Splitting a dump into statements ([`DumpStatements`]) needs no feature.
 //! - `testing`: `testing::SqliteD1`, a real SQLite database behind the D1 simulator of
 //!   `d1_export::testing`, for tests of code that embeds this crate.
 //!
@@ -140,6 +141,7 @@ mod clock;
 mod commands;
 mod compression;
 mod config;
+mod dump;
 mod engine;
 mod error;
 mod existing;
@@ -177,9 +179,6 @@ mod transfer;
 mod validate;
 #[cfg(feature = "sqlite")]
 mod verify;
-// Parses `CREATE VIRTUAL TABLE`; needs no SQLite, so it serves the local dumper and D1 alike.
-#[path = "sqlite/vtab.rs"]
-mod vtab;
 mod vtab_export;
 mod wrangler;
 
@@ -189,6 +188,7 @@ pub use config::{
     AccountConfig, CloudflareConfig, Config, ConfigBuilder, DatabaseEntry, HeartbeatConfig,
     KvHeartbeat, RetentionConfig, RunConfig, ScheduleConfig, SinkConfig, SinkKind, VerifyMode,
 };
+pub use dump::{DumpStatements, RestoreError};
 pub use engine::{Engine, EngineBuilder};
 pub use error::{ConfigError, Error, ErrorKind, Problem, Result};
 pub use formats::{
@@ -211,8 +211,8 @@ pub use prune::{PruneDecision, PruneMode, PruneOptions, PruneReport};
 pub use report::{DatabaseReport, RunReport, Status};
 #[cfg(feature = "sqlite")]
 pub use restore::{
-    DumpStatements, KEEP_GOING_LISTED, RestoreError, RestoreStats, check_database, count_rows,
-    restore_dump, restore_dump_keep_going, restore_to_path,
+    KEEP_GOING_LISTED, RestoreStats, check_database, count_rows, restore_dump,
+    restore_dump_keep_going, restore_to_path,
 };
 #[cfg(feature = "sqlite")]
 pub use restore_backup::{

@@ -1,5 +1,5 @@
 //! Comparing a restored backup with the live database (feature `sqlite`), for
-//! `verify --against-live`.
+//! `Engine::verify` with `VerifyOptions::against_live`.
 //!
 //! Both sides are read with the same SQL, through SQLite for the restored scratch file (and for a
 //! local source file) and through D1's query API for a D1 database, so nothing depends on how
@@ -26,7 +26,8 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::vtab::{Content, VirtualTable};
+use crate::dump::{Content, TableClass, VirtualTable, quote_ident};
+use crate::error::{Error, ErrorKind, error_chain};
 
 /// The largest integer a double holds exactly (2^53); beyond it D1's export rounds.
 const EXACT_LIMIT: i64 = 1 << 53;
@@ -36,7 +37,7 @@ const FINDINGS_PER_TABLE: usize = 20;
 #[async_trait::async_trait]
 pub(crate) trait SqlSource: Send + Sync {
     /// Runs one read-only statement with text parameters; rows as JSON values.
-    async fn rows(&self, sql: &str, params: &[String]) -> Result<Vec<Vec<Value>>, String>;
+    async fn rows(&self, sql: &str, params: &[String]) -> Result<Vec<Vec<Value>>, Error>;
 }
 
 /// A SQLite file, read through rusqlite on the blocking pool.
@@ -46,14 +47,14 @@ pub(crate) struct SqliteSource {
 
 impl SqliteSource {
     /// Opens `path` read-only.
-    pub(crate) fn open(path: &Path) -> Result<Self, String> {
+    pub(crate) fn open(path: &Path) -> Result<Self, Error> {
         let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
             | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
             | rusqlite::OpenFlags::SQLITE_OPEN_URI;
         let conn = rusqlite::Connection::open_with_flags(path, flags)
-            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            .map_err(|e| local(format!("cannot open {}: {e}", path.display()), e))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(|e| e.to_string())?;
+            .map_err(sqlite)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -62,22 +63,22 @@ impl SqliteSource {
 
 #[async_trait::async_trait]
 impl SqlSource for SqliteSource {
-    async fn rows(&self, sql: &str, params: &[String]) -> Result<Vec<Vec<Value>>, String> {
+    async fn rows(&self, sql: &str, params: &[String]) -> Result<Vec<Vec<Value>>, Error> {
         let conn = Arc::clone(&self.conn);
         let (sql, params) = (sql.to_owned(), params.to_vec());
         tokio::task::spawn_blocking(move || {
             let conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
-            let mut statement = conn.prepare(&sql).map_err(|e| e.to_string())?;
+            let mut statement = conn.prepare(&sql).map_err(sqlite)?;
             let columns = statement.column_count();
             let mut rows = statement
                 .query(rusqlite::params_from_iter(params.iter()))
-                .map_err(|e| e.to_string())?;
+                .map_err(sqlite)?;
             let mut out = Vec::new();
-            while let Some(row) = rows.next().map_err(|e| e.to_string())? {
+            while let Some(row) = rows.next().map_err(sqlite)? {
                 let mut values = Vec::with_capacity(columns);
                 for i in 0..columns {
                     use rusqlite::types::ValueRef;
-                    values.push(match row.get_ref(i).map_err(|e| e.to_string())? {
+                    values.push(match row.get_ref(i).map_err(sqlite)? {
                         ValueRef::Null => Value::Null,
                         ValueRef::Integer(v) => Value::from(v),
                         ValueRef::Real(v) => Value::from(v),
@@ -91,7 +92,7 @@ impl SqlSource for SqliteSource {
             Ok(out)
         })
         .await
-        .map_err(|e| format!("the SQLite task failed: {e}"))?
+        .map_err(|e| Error::new(ErrorKind::LocalIo, format!("the SQLite task failed: {e}")))?
     }
 }
 
@@ -104,13 +105,17 @@ pub(crate) struct D1Source<'a> {
 
 #[async_trait::async_trait]
 impl SqlSource for D1Source<'_> {
-    async fn rows(&self, sql: &str, params: &[String]) -> Result<Vec<Vec<Value>>, String> {
+    async fn rows(&self, sql: &str, params: &[String]) -> Result<Vec<Vec<Value>>, Error> {
         let params: Vec<Value> = params.iter().map(|p| Value::from(p.as_str())).collect();
         let results = self
             .client
             .raw(self.account_id, self.database_id, sql, &params)
             .await
-            .map_err(|e| crate::error::error_chain(&e))?;
+            .map_err(|e| {
+                // The whole chain in the message, as a comparison's problem shows only it.
+                let error = Error::from(e);
+                Error::new(error.kind(), error_chain(&error)).with_source(error)
+            })?;
         Ok(results
             .into_iter()
             .next()
@@ -218,35 +223,36 @@ enum Cell {
 }
 
 impl Cell {
-    fn decode(class: &Value, value: &Value) -> Result<Self, String> {
+    fn decode(class: &Value, value: &Value) -> Result<Self, Error> {
+        let unexpected = |what: String| Error::new(ErrorKind::Protocol, what);
         let text = || {
             value
                 .as_str()
-                .ok_or_else(|| format!("unexpected value {value}"))
+                .ok_or_else(|| unexpected(format!("unexpected value {value}")))
         };
         match class.as_str() {
             Some("null") => Ok(Self::Null),
             Some("integer") => text()?
                 .parse()
                 .map(Self::Int)
-                .map_err(|_| format!("unexpected integer {value}")),
+                .map_err(|_| unexpected(format!("unexpected integer {value}"))),
             Some("real") => match value {
                 Value::Number(n) => n
                     .as_f64()
                     .map(Self::Real)
-                    .ok_or_else(|| format!("unexpected real {value}")),
+                    .ok_or_else(|| unexpected(format!("unexpected real {value}"))),
                 Value::String(s) => parse_real(s)
                     .map(Self::Real)
-                    .ok_or_else(|| format!("unexpected real {value}")),
-                _ => Err(format!("unexpected real {value}")),
+                    .ok_or_else(|| unexpected(format!("unexpected real {value}"))),
+                _ => Err(unexpected(format!("unexpected real {value}"))),
             },
             Some("text") => hex::decode(text()?)
                 .map(Self::Text)
-                .map_err(|e| e.to_string()),
+                .map_err(|e| unexpected(e.to_string())),
             Some("blob") => hex::decode(text()?)
                 .map(Self::Blob)
-                .map_err(|e| e.to_string()),
-            _ => Err(format!("unexpected storage class {class}")),
+                .map_err(|e| unexpected(e.to_string())),
+            _ => Err(unexpected(format!("unexpected storage class {class}"))),
         }
     }
 
@@ -302,9 +308,20 @@ fn parse_real(s: &str) -> Option<f64> {
     }
 }
 
-/// Double-quotes an identifier.
-fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+/// A SQLite failure of either side, as its message.
+fn sqlite(e: rusqlite::Error) -> Error {
+    local(e.to_string(), e)
+}
+
+/// A local SQLite failure: `message` is the whole text a comparison's problem shows.
+fn local(message: String, e: rusqlite::Error) -> Error {
+    let kind = match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            ErrorKind::Busy
+        }
+        _ => ErrorKind::LocalIo,
+    };
+    Error::new(kind, message).with_source(e)
 }
 
 /// A table as both sides read it.
@@ -323,7 +340,7 @@ impl TableShape {
     fn cells_sql(&self) -> String {
         let mut cells = String::new();
         for c in &self.columns {
-            let q = ident(c);
+            let q = quote_ident(c);
             let _ = write!(
                 cells,
                 ", typeof({q}), CASE typeof({q}) WHEN 'integer' THEN CAST({q} AS TEXT) \
@@ -337,10 +354,10 @@ impl TableShape {
 
     /// The page query: a key column first (rowid or position), then two per column.
     fn page_sql(&self, limit: usize) -> String {
-        let table = ident(&self.name);
+        let table = quote_ident(&self.name);
         let cells = self.cells_sql();
         if self.without_rowid {
-            let order: Vec<String> = self.key.iter().map(|k| ident(k)).collect();
+            let order: Vec<String> = self.key.iter().map(|k| quote_ident(k)).collect();
             format!(
                 "SELECT NULL{cells} FROM {table} ORDER BY {} LIMIT {limit} OFFSET CAST(?1 AS INTEGER)",
                 order.join(", ")
@@ -363,8 +380,9 @@ impl TableShape {
 }
 
 /// Reads the comparable tables of a database: ordinary tables and FTS tables with their own
-/// content; not shadow tables, `_cf_*` or `sqlite_*` (except `sqlite_sequence`).
-async fn shapes(source: &dyn SqlSource) -> Result<Vec<TableShape>, String> {
+/// content, and `sqlite_sequence` ([`TableClass::holds_content`]); not shadow tables,
+/// `_cf_*` or the other `sqlite_*`.
+async fn shapes(source: &dyn SqlSource) -> Result<Vec<TableShape>, Error> {
     let rows = source
         .rows(
             "SELECT name, sql FROM sqlite_schema WHERE type = 'table' ORDER BY name",
@@ -385,8 +403,7 @@ async fn shapes(source: &dyn SqlSource) -> Result<Vec<TableShape>, String> {
         .collect();
     let mut shapes = Vec::new();
     for (name, sql) in &all {
-        let skipped = name.starts_with("_cf_")
-            || (name.starts_with("sqlite_") && name != "sqlite_sequence")
+        let skipped = !TableClass::of(name).holds_content()
             || virtual_tables.iter().any(|(v, vt)| vt.is_shadow(v, name));
         // A virtual table is compared only where it holds its own content (FTS without
         // `content=`); an external-content one reads its content table, compared already.
@@ -395,7 +412,7 @@ async fn shapes(source: &dyn SqlSource) -> Result<Vec<TableShape>, String> {
             continue;
         }
         let info = source
-            .rows(&format!("PRAGMA table_xinfo({})", ident(name)), &[])
+            .rows(&format!("PRAGMA table_xinfo({})", quote_ident(name)), &[])
             .await?;
         // cid, name, type, notnull, dflt_value, pk, hidden
         let mut columns = Vec::new();
@@ -483,7 +500,7 @@ impl<'a> Pages<'a> {
         }
     }
 
-    async fn next(&mut self) -> Result<Option<Row>, String> {
+    async fn next(&mut self) -> Result<Option<Row>, Error> {
         if self.buffer.is_empty() && !self.done {
             let param = if self.shape.without_rowid {
                 self.offset.to_string()
@@ -511,10 +528,11 @@ impl<'a> Pages<'a> {
         Ok(row)
     }
 
-    fn decode(&self, values: &[Value]) -> Result<Row, String> {
-        let context = |e: String| format!("reading table {}: {e}", self.shape.name);
+    fn decode(&self, values: &[Value]) -> Result<Row, Error> {
+        let context = |e: Error| e.context(format_args!("reading table {}", self.shape.name));
+        let unexpected = |what: String| context(Error::new(ErrorKind::Protocol, what));
         if values.len() != 1 + 2 * self.shape.columns.len() {
-            return Err(context(format!(
+            return Err(unexpected(format!(
                 "expected {} values a row, got {}",
                 1 + 2 * self.shape.columns.len(),
                 values.len()
@@ -523,7 +541,7 @@ impl<'a> Pages<'a> {
         let rowid = match &values[0] {
             Value::String(s) => Some(
                 s.parse()
-                    .map_err(|_| context(format!("unexpected rowid {s:?}")))?,
+                    .map_err(|_| unexpected(format!("unexpected rowid {s:?}")))?,
             ),
             _ => None,
         };
@@ -552,12 +570,12 @@ pub(crate) struct Live<'a> {
 }
 
 /// Compares the restored database at `restored` with the live one.
-pub(crate) async fn compare(restored: &Path, live: &Live<'_>) -> Result<LiveComparison, String> {
+pub(crate) async fn compare(restored: &Path, live: &Live<'_>) -> Result<LiveComparison, Error> {
     let backup = SqliteSource::open(restored)?;
     let backup_shapes = shapes(&backup).await?;
     let live_shapes = shapes(live.source)
         .await
-        .map_err(|e| format!("cannot read the live schema: {e}"))?;
+        .map_err(|e| e.context("cannot read the live schema"))?;
     let mut out = LiveComparison {
         source: live.description.clone(),
         moved_on: live.moved_on,
@@ -602,7 +620,7 @@ pub(crate) async fn compare(restored: &Path, live: &Live<'_>) -> Result<LiveComp
                         if live.moved_on {
                             "the live schema has changed since the backup"
                         } else {
-                            "the backup does not hold this table as the live database has it: back up again with `--force` and verify"
+                            "the backup does not hold this table as the live database has it: back up again, forcing it (`RunOptions::force`), and verify"
                         }
                     ),
                 });
@@ -627,7 +645,7 @@ async fn compare_table(
     live: &Live<'_>,
     live_shape: &TableShape,
     findings: &mut Vec<Finding>,
-) -> Result<TableComparison, String> {
+) -> Result<TableComparison, Error> {
     let mut b = Pages::new(backup, shape, 5_000);
     let mut l = Pages::new(live.source, live_shape, live.page_rows);
     let mut differences = 0u64;
@@ -729,9 +747,9 @@ fn row_finding(
     let advice = if live.moved_on {
         "the live database has changed since the backup; this row may be a later change"
     } else if kind == FindingKind::MissingRow {
-        "the backup lacks a row the live database has (and had at the export's bookmark): back up again with `--force`, verify, and report it if it recurs"
+        "the backup lacks a row the live database has (and had at the export's bookmark): back up again, forcing it (`RunOptions::force`), verify, and report it if it recurs"
     } else {
-        "the backup holds a row the live database does not have at the export's bookmark: back up again with `--force` and verify"
+        "the backup holds a row the live database does not have at the export's bookmark: back up again, forcing it (`RunOptions::force`), and verify"
     };
     Finding {
         kind,
@@ -809,7 +827,7 @@ fn cell_finding(
         (
             kind,
             "the restored value differs from the live one at the export's bookmark, a known class \
-             of D1 export escaping defects (workers-sdk#6452, #9042): back up again with `--force`; \
+             of D1 export escaping defects (workers-sdk#6452, #9042): back up again, forcing it (`RunOptions::force`); \
              if it persists, report the table and row to Cloudflare and keep this value elsewhere"
                 .to_owned(),
         )

@@ -75,7 +75,6 @@ pub(crate) async fn transfer(
     part_size: Option<u64>,
     emit: &(dyn Fn(EventKind<'_>) + Sync),
 ) -> Result<Transferred, Failure> {
-    let fail = |message: String| Failure::new(Error::new(ErrorKind::LocalIo, message));
     emit(EventKind::DownloadStarted {
         content_length: None,
     });
@@ -92,9 +91,12 @@ pub(crate) async fn transfer(
     };
     let upload = store::store(put, body, emit).await;
     // The dump's own error says more than the sink's "source failed".
-    let dump = dumper
-        .await
-        .map_err(|e| fail(format!("the dump task failed: {e}")))?;
+    let dump = dumper.await.map_err(|e| {
+        Failure::new(Error::new(
+            ErrorKind::LocalIo,
+            format!("the dump task failed: {e}"),
+        ))
+    })?;
     match (upload, dump) {
         (Ok(stored), Ok(virtual_tables)) => Ok(Transferred {
             stored,
@@ -105,10 +107,13 @@ pub(crate) async fn transfer(
             consistency: crate::manifest::DumpConsistency::Snapshot,
             virtual_tables,
         }),
-        (_, Err(error)) => Err(fail(error)),
-        (Err(error), Ok(_)) => Err(fail(format!(
-            "upload to {key} failed: {}",
-            crate::error::error_chain(&error)
+        (_, Err(error)) => Err(Failure::new(error)),
+        (Err(error), Ok(_)) => Err(Failure::new(Error::new(
+            ErrorKind::LocalIo,
+            format!(
+                "upload to {key} failed: {}",
+                crate::error::error_chain(&error)
+            ),
         ))),
     }
 }
@@ -126,8 +131,9 @@ mod imp {
 
     use rusqlite::{Connection, OpenFlags};
 
+    use crate::dump::VirtualTable;
+    use crate::error::{Error, ErrorKind};
     use crate::sqlite::{SqliteDumpOptions, dump_sqlite};
-    use crate::vtab::VirtualTable;
 
     /// Chunks handed from the dumping thread to the upload; with the channel's depth this
     /// bounds the memory the local source uses.
@@ -139,7 +145,7 @@ mod imp {
     /// with an error too, so the put aborts).
     pub(super) fn dump_stream(
         path: PathBuf,
-    ) -> (ByteStream, JoinHandle<Result<Vec<String>, String>>) {
+    ) -> (ByteStream, JoinHandle<Result<Vec<String>, Error>>) {
         let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(DEPTH);
         let handle = tokio::task::spawn_blocking(move || {
             let mut out = ChannelWriter {
@@ -147,11 +153,18 @@ mod imp {
                 buf: Vec::with_capacity(CHUNK),
             };
             let result = dump_sqlite(&path, &SqliteDumpOptions::default(), &mut out)
-                .map_err(|e| crate::error::error_chain(&e))
-                .and_then(|_| out.flush().map_err(|e| e.to_string()))
+                .map_err(|e| {
+                    // The whole chain in the message: the run reports only the message.
+                    let error = Error::from(e);
+                    Error::new(error.kind(), error.chain()).with_source(error)
+                })
+                .and_then(|_| {
+                    out.flush()
+                        .map_err(|e| Error::new(ErrorKind::LocalIo, e.to_string()).with_source(e))
+                })
                 .and_then(|()| virtual_tables(&path));
-            if let Err(message) = &result {
-                let _ = tx.blocking_send(Err(io::Error::other(message.clone())));
+            if let Err(error) = &result {
+                let _ = tx.blocking_send(Err(io::Error::other(error.to_string())));
             }
             result
         });
@@ -163,9 +176,11 @@ mod imp {
     }
 
     /// The virtual tables of the database (the dump writes each), for the manifest.
-    fn virtual_tables(path: &Path) -> Result<Vec<String>, String> {
-        let read =
-            |e: rusqlite::Error| format!("cannot read the schema of {}: {e}", path.display());
+    fn virtual_tables(path: &Path) -> Result<Vec<String>, Error> {
+        let read = |e: rusqlite::Error| {
+            let message = format!("cannot read the schema of {}: {e}", path.display());
+            Error::new(ErrorKind::LocalIo, message).with_source(e)
+        };
         let conn =
             Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(read)?;
         let mut stmt = conn
@@ -228,12 +243,17 @@ mod imp {
     use r2_sink::ByteStream;
     use tokio::task::JoinHandle;
 
+    use crate::error::{Error, ErrorKind};
+
     const MISSING: &str = "this build cannot dump local SQLite files (feature `sqlite`)";
 
     pub(super) fn dump_stream(
         _path: PathBuf,
-    ) -> (ByteStream, JoinHandle<Result<Vec<String>, String>>) {
+    ) -> (ByteStream, JoinHandle<Result<Vec<String>, Error>>) {
         let stream = futures::stream::once(async { Err(std::io::Error::other(MISSING)) }).boxed();
-        (stream, tokio::spawn(async { Err(MISSING.to_owned()) }))
+        (
+            stream,
+            tokio::spawn(async { Err(Error::new(ErrorKind::LocalIo, MISSING)) }),
+        )
     }
 }

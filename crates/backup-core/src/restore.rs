@@ -6,7 +6,7 @@
 //! - every INSERT form (`INSERT INTO "t" VALUES(…)`, `INSERT INTO t VALUES(…)`,
 //!   `INSERT INTO "t" ("a","b") VALUES(…)`): the dump is SQL, run by SQLite itself;
 //! - statements split where SQLite's `sqlite3_complete` would split them
-//!   ([`DumpStatements`]): a trigger body holds `;` before its `END;`;
+//!   ([`DumpStatements`], the dump module's reader): a trigger body holds `;` before its `END;`;
 //! - LF or CRLF line endings, a UTF-8 BOM, a last statement without a newline;
 //! - `BEGIN TRANSACTION;`/`COMMIT;` framing (sqlite3 `.dump`) is skipped, as the whole restore
 //!   is already one transaction;
@@ -19,82 +19,14 @@
 //! table, with its rows, before its parent); [`check_database`] checks them afterwards.
 //! Compressed dumps are decoded by the caller.
 
-mod statements;
-
 use std::collections::BTreeMap;
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rusqlite::Connection;
 
-pub use statements::DumpStatements;
-use statements::{Kind, Statement};
-
-/// D1's import (and `wrangler d1 execute --file`) rejects statements longer than this.
-const D1_STATEMENT_LIMIT: usize = 100_000;
-
-/// Why a restore stopped.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RestoreError {
-    /// Reading the dump failed.
-    #[error("cannot read the dump: {0}")]
-    Read(#[from] std::io::Error),
-    /// SQLite refused a statement; the dump is not a faithful backup.
-    #[error("line {line}: {message}: {snippet}")]
-    Statement {
-        /// The line the statement starts on (from 1).
-        line: u64,
-        /// SQLite's message.
-        message: String,
-        /// The statement's first 120 characters.
-        snippet: String,
-    },
-    /// The dump writes ±Infinity as the bare word `Infinity`, which is not SQL: older D1
-    /// exports (and wrangler 4.86) did; current ones write `9e999`/`-9e999`.
-    #[error(
-        "line {line}: the export wrote Infinity as a bare word (a known D1 export defect), \
-         which no SQL reads back; take a new export (current D1 exports write 9e999 and \
-         -9e999), or replace each bare Infinity in this dump with 9e999 (-Infinity with \
-         -9e999), which restores the same value: {snippet}"
-    )]
-    BareInfinity {
-        /// The line the statement starts on (from 1).
-        line: u64,
-        /// The statement around the first `Infinity`.
-        snippet: String,
-    },
-    /// The dump is not SQL text a restore can run: not UTF-8, ending in `ROLLBACK`, or an
-    /// endless statement.
-    #[error("line {line}: {message}: {snippet}")]
-    Malformed {
-        /// The line the statement starts on (from 1).
-        line: u64,
-        /// What is wrong.
-        message: String,
-        /// The statement's first 120 characters.
-        snippet: String,
-    },
-    /// The dump ended inside a statement (a truncated file).
-    #[error("the dump ends inside a statement that starts on line {line}: {snippet}")]
-    Truncated {
-        /// Where the unfinished statement starts.
-        line: u64,
-        /// Its first 120 characters.
-        snippet: String,
-    },
-    /// The database file to restore into could not be created (e.g. it already exists).
-    #[error("cannot create {}: {source}", path.display())]
-    Create {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// SQLite failed outside any statement of the dump (opening, committing).
-    #[error("SQLite failed: {0}")]
-    Sqlite(String),
-}
+use crate::dump::{D1_STATEMENT_LIMIT, Kind, Statement, TableClass, quote_ident, snippet};
+pub use crate::dump::{DumpStatements, RestoreError};
 
 /// What a restore did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -121,11 +53,6 @@ pub struct RestoreStats {
 
 /// How many refused statements [`restore_dump_keep_going`] describes; more are counted.
 pub const KEEP_GOING_LISTED: usize = 20;
-
-fn snippet(sql: &str) -> String {
-    let line: String = sql.trim().chars().take(120).collect();
-    line.replace(['\n', '\r'], " ")
-}
 
 fn sqlite_error(e: &rusqlite::Error) -> RestoreError {
     RestoreError::Sqlite(e.to_string())
@@ -409,11 +336,12 @@ fn bare_word(sql: &str, word: &str) -> Option<usize> {
     None
 }
 
-/// Rows per table of a restored database (tables of `sqlite_schema`, `sqlite_*` excluded).
+/// Rows per table of a restored database (tables of `sqlite_schema`, SQLite's own `sqlite_*`
+/// excluded).
 pub fn count_rows(conn: &Connection) -> Result<BTreeMap<String, u64>, RestoreError> {
     let sqlite = |e: rusqlite::Error| RestoreError::Sqlite(e.to_string());
     let mut names = conn
-        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
         .map_err(sqlite)?;
     let names: Vec<String> = names
         .query_map([], |row| row.get(0))
@@ -422,7 +350,10 @@ pub fn count_rows(conn: &Connection) -> Result<BTreeMap<String, u64>, RestoreErr
         .map_err(sqlite)?;
     let mut counts = BTreeMap::new();
     for name in names {
-        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        if TableClass::of(&name).is_sqlite_own() {
+            continue;
+        }
+        let quoted = quote_ident(&name);
         // Virtual tables whose module is missing cannot be counted; skip rather than fail.
         if let Ok(n) = conn.query_row(&format!("SELECT count(*) FROM {quoted}"), [], |r| {
             r.get::<_, i64>(0)

@@ -32,7 +32,7 @@ use crate::options::Force;
 use crate::plan::{self, Selector};
 
 /// D1 rejects a whole import that holds a statement longer than this (bytes).
-pub const D1_MAX_STATEMENT_BYTES: usize = 100_000;
+pub const D1_MAX_STATEMENT_BYTES: usize = crate::dump::D1_STATEMENT_LIMIT;
 
 /// What to restore, and where.
 #[derive(Debug, Clone)]
@@ -437,13 +437,10 @@ fn refuse(plan: &RestorePlan) -> Result<()> {
     }
 }
 
-/// A dump that does not read back or restore.
+/// A dump that does not read back or restore (kind `InvalidDump`, or `LocalIo` when the
+/// disk failed).
 fn dump_error(error: crate::restore::RestoreError) -> Error {
-    let kind = match &error {
-        crate::restore::RestoreError::Create { .. } => ErrorKind::LocalIo,
-        _ => ErrorKind::InvalidDump,
-    };
-    Error::new(kind, format!("the dump does not restore: {error}")).with_source(error)
+    Error::from(error).context("the dump does not restore")
 }
 
 /// A statement D1 would refuse: longer than its limit. D1 would reject the whole import, so

@@ -32,7 +32,8 @@ use rusqlite::{Batch, Connection, Statement};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::restore::DumpStatements;
+use crate::dump::value::js_number;
+use crate::dump::{DumpStatements, TableClass, VirtualTable};
 use crate::sqlite::{SqliteDumpOptions, dump_sqlite};
 
 /// A [`SimulatedDatabase`] backed by a real SQLite file, answering as D1 would:
@@ -326,18 +327,8 @@ fn d1_number(v: f64) -> Value {
         return Value::Null;
     }
     if v.fract() == 0.0 && v.abs() < 1e21 {
-        // Rust's `{:e}` gives the shortest digits that round-trip, as JavaScript does.
-        let sci = format!("{:e}", v.abs());
-        let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
-        let mut digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-        let width = exponent.parse::<usize>().unwrap_or(0) + 1;
-        while digits.len() < width {
-            digits.push('0');
-        }
-        if v < 0.0 {
-            digits.insert(0, '-');
-        }
-        if let Ok(number) = serde_json::from_str::<Value>(&digits) {
+        // JavaScript's own digits, as the dump writes them.
+        if let Ok(number) = serde_json::from_str::<Value>(&js_number(v)) {
             return number;
         }
     }
@@ -383,9 +374,7 @@ fn refuse_virtual_tables(conn: &Connection, tables: &[String]) -> Result<(), Str
         .collect::<Result<Vec<_>, _>>()
         .map_err(d1_error)?;
     let refused = virtual_tables.iter().find(|(name, _)| {
-        !name.starts_with("_cf_")
-            && !name.starts_with("sqlite_")
-            && (tables.is_empty() || tables.contains(name))
+        !TableClass::of(name).is_internal() && (tables.is_empty() || tables.contains(name))
     });
     match refused {
         Some((_, sql)) => Err(format!(
@@ -398,17 +387,8 @@ fn refuse_virtual_tables(conn: &Connection, tables: &[String]) -> Result<(), Str
 
 /// The module of `CREATE VIRTUAL TABLE … USING module(…)`, lower-cased.
 fn module_of(sql: &str) -> String {
-    let upper = sql.to_ascii_uppercase();
-    upper
-        .find(" USING ")
-        .map(|at| {
-            sql[at + 7..]
-                .trim_start()
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect::<String>()
-                .to_ascii_lowercase()
-        })
+    VirtualTable::parse(sql)
+        .map(|vtab| vtab.module)
         .filter(|module| !module.is_empty())
         .unwrap_or_else(|| "unknown".to_owned())
 }

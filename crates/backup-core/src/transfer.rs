@@ -20,12 +20,13 @@ use futures::StreamExt;
 use r2_sink::{ByteStream, ErrorKind as SinkErrorKind};
 
 use crate::compression::Compression;
+use crate::dump::DUMP_HEAD;
 use crate::error::{Error, ErrorKind, error_chain};
 use crate::manifest::DumpConsistency;
 use crate::progress::EventKind;
 use crate::sinks::SharedSink;
 use crate::store::{self, Stored};
-use crate::vtab_export::{self, DUMP_HEAD, PerTable, Plan, ReadError};
+use crate::vtab_export::{self, PerTable, Plan, ReadError};
 
 /// Exports started per database per run at most.
 pub(crate) const MAX_EXPORTS: u32 = 2;

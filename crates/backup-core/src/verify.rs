@@ -516,19 +516,26 @@ async fn compare_live(
                 };
                 live::compare(restored, &live).await
             }
-            None => Err("the manifest names no D1 database id".to_owned()),
+            None => Err(Error::new(
+                ErrorKind::Config,
+                "the manifest names no D1 database id",
+            )),
         }
     } else {
-        Err(format!(
-            "account {} has no API token configured",
-            target.account.name
+        Err(Error::new(
+            ErrorKind::Config,
+            format!(
+                "account {} has no API token configured",
+                target.account.name
+            ),
         ))
     };
     match outcome {
         Ok(comparison) => record_comparison(v, comparison),
-        Err(error) => v
-            .problems
-            .push(format!("cannot compare with the live database: {error}")),
+        Err(error) => v.problems.push(format!(
+            "cannot compare with the live database: {}",
+            error.chain()
+        )),
     }
 }
 

@@ -309,7 +309,7 @@ fn is_module_command(sql: &str, table: &str) -> bool {
         return false;
     };
     let columns = head[open + 1..].trim_start();
-    let quoted = format!("\"{}\"", table.replace('"', "\"\""));
+    let quoted = crate::dump::quote_ident(table);
     [quoted.as_str(), table].iter().any(|name| {
         columns.strip_prefix(name).is_some_and(|rest| {
             let rest = rest.trim_start();

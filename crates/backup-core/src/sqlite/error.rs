@@ -93,6 +93,20 @@ impl SqliteDumpError {
     }
 }
 
+impl From<SqliteDumpError> for crate::error::Error {
+    /// [`ErrorKind::Busy`](crate::ErrorKind::Busy) when another process holds the database
+    /// ([`SqliteDumpError::is_retryable`]), else [`ErrorKind::LocalIo`](crate::ErrorKind::LocalIo):
+    /// the file, its reading or the output failed.
+    fn from(error: SqliteDumpError) -> Self {
+        let kind = if error.is_retryable() {
+            crate::error::ErrorKind::Busy
+        } else {
+            crate::error::ErrorKind::LocalIo
+        };
+        Self::new(kind, error.to_string()).with_source(error)
+    }
+}
+
 impl From<std::io::Error> for SqliteDumpError {
     fn from(source: std::io::Error) -> Self {
         Self::Write { source }
@@ -117,5 +131,25 @@ impl fmt::Display for SqliteCause {
 impl std::error::Error for SqliteCause {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.0.source()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::error::{Error, ErrorKind};
+
+    #[test]
+    fn a_file_that_cannot_be_opened_is_a_local_io_error() {
+        let dir = std::env::temp_dir();
+        let options = super::super::SqliteDumpOptions::default();
+        let dumped = super::super::dump_sqlite(&dir, &options, &mut std::io::sink());
+        let error = Error::from(dumped.err().unwrap_or_else(|| panic!("a directory dumped")));
+        assert_eq!(error.kind(), ErrorKind::LocalIo);
+        assert!(!error.is_retryable());
+        assert!(
+            error.to_string().starts_with("cannot open SQLite database"),
+            "{error}"
+        );
+        assert!(std::error::Error::source(&error).is_some());
     }
 }

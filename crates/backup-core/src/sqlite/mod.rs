@@ -1,5 +1,10 @@
 //! Dumping a local SQLite database (e.g. wrangler's local D1 file) in D1's export format.
 //!
+//! This module is the SQLite *row source*: it reads the catalog and the rows through rusqlite
+//! and hands typed cells to the writer of `crate::dump`, which owns the format itself (the
+//! encodings, the quoting, the internal-table rule, the statements). What follows describes
+//! the dump this source produces.
+//!
 //! [`dump_sqlite`] writes exactly what `wrangler d1 export` (4.164) and the D1 export API write,
 //! byte for byte, wherever that format restores the database exactly; where it does not, it
 //! writes lossless SQL instead, which SQLite and D1's import accept. The format:
@@ -62,9 +67,6 @@
 mod dump;
 mod error;
 mod schema;
-mod value;
-// The virtual-table parser is compiled at the crate root, as D1 backups use it too.
-use crate::vtab;
 
 use std::io::Write;
 use std::path::Path;

@@ -1,43 +1,10 @@
-//! Reading the catalog: which tables the dump covers, in which order, and how each is written.
+//! Reading the catalog through rusqlite: the tables and objects in dump order, their roles
+//! (`crate::dump::plan` decides what each role writes) and their columns.
 
 use rusqlite::{Connection, OptionalExtension};
 
-use super::value::Affinity;
-use super::vtab::VirtualTable;
-
-/// What a `type='table'` row of `sqlite_schema` is, for the dump.
-#[derive(Debug)]
-pub(crate) enum Role {
-    /// A table the dump writes with its `CREATE` and rows.
-    Ordinary,
-    /// `sqlite_sequence`: `DELETE FROM sqlite_sequence;` then its rows.
-    Sequence,
-    /// `sqlite_stat1` (or another `sqlite_stat*`): `ANALYZE sqlite_schema;` then its rows.
-    Stat,
-    /// A virtual table, recreated from its `CREATE VIRTUAL TABLE` and its content.
-    Virtual(VirtualTable),
-    /// A shadow table of a virtual table: recreated by the virtual table, not written (unless
-    /// named in the table filter, as wrangler does).
-    Shadow,
-    /// `_cf_*` and other `sqlite_*` tables, never written.
-    Internal,
-}
-
-/// One table of `sqlite_schema`, in dump order.
-#[derive(Debug)]
-pub(crate) struct Table {
-    pub(crate) name: String,
-    pub(crate) sql: String,
-    pub(crate) role: Role,
-}
-
-/// An index, trigger or view, written after all tables.
-#[derive(Debug)]
-pub(crate) struct Object {
-    pub(crate) name: String,
-    pub(crate) tbl_name: String,
-    pub(crate) sql: String,
-}
+use crate::dump::Affinity;
+use crate::dump::plan::{Object, Role, Table};
 
 /// A column that INSERTs name (generated and hidden columns are left out, as wrangler does).
 #[derive(Debug)]
@@ -64,19 +31,10 @@ pub(crate) fn tables(conn: &Connection) -> rusqlite::Result<Vec<Table>> {
     Ok(tables)
 }
 
+/// The table's role; SQLite itself says which tables are shadow tables.
 fn role(conn: &Connection, name: &str, sql: &str) -> rusqlite::Result<Role> {
-    Ok(if name == "sqlite_sequence" {
-        Role::Sequence
-    } else if name.starts_with("sqlite_stat") {
-        Role::Stat
-    } else if name.starts_with("_cf_") || name.starts_with("sqlite_") {
-        Role::Internal
-    } else if let Some(vtab) = VirtualTable::parse(sql) {
-        Role::Virtual(vtab)
-    } else if table_kind(conn, name)?.as_deref() == Some("shadow") {
-        Role::Shadow
-    } else {
-        Role::Ordinary
+    Role::of(name, sql, || {
+        Ok(table_kind(conn, name)?.as_deref() == Some("shadow"))
     })
 }
 
@@ -143,58 +101,4 @@ pub(crate) fn objects(conn: &Connection) -> rusqlite::Result<Vec<Object>> {
         })
     })?;
     rows.collect()
-}
-
-/// `"name"` with `"` doubled.
-pub(crate) fn push_ident(out: &mut Vec<u8>, name: &str) {
-    out.push(b'"');
-    for part in name.split_inclusive('"') {
-        out.extend_from_slice(part.as_bytes());
-        if part.ends_with('"') {
-            out.push(b'"');
-        }
-    }
-    out.push(b'"');
-}
-
-/// The stored `CREATE TABLE` as wrangler writes it: `IF NOT EXISTS` is added when the stored
-/// text matches JavaScript's `/CREATE TABLE ['"].*/` (anywhere, as the regex is unanchored).
-pub(crate) fn create_table_sql(sql: &str) -> String {
-    let quoted = sql.contains("CREATE TABLE '") || sql.contains("CREATE TABLE \"");
-    match sql.get(13..) {
-        Some(rest) if quoted => format!("CREATE TABLE IF NOT EXISTS {rest};"),
-        _ => format!("{sql};"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn if_not_exists_only_for_quoted_names() {
-        assert_eq!(
-            create_table_sql("CREATE TABLE \"order\" (id)"),
-            "CREATE TABLE IF NOT EXISTS \"order\" (id);"
-        );
-        assert_eq!(
-            create_table_sql("CREATE TABLE 'a''b'(v)"),
-            "CREATE TABLE IF NOT EXISTS 'a''b'(v);"
-        );
-        assert_eq!(
-            create_table_sql("CREATE TABLE [b n] (x)"),
-            "CREATE TABLE [b n] (x);"
-        );
-        assert_eq!(
-            create_table_sql("CREATE TABLE t (x)"),
-            "CREATE TABLE t (x);"
-        );
-    }
-
-    #[test]
-    fn identifiers_double_their_quotes() {
-        let mut out = Vec::new();
-        push_ident(&mut out, "odd \"name\" here");
-        assert_eq!(out, b"\"odd \"\"name\"\" here\"");
-    }
 }

@@ -16,9 +16,9 @@
 //! FTS5 configuration (`rank`, `pgsz`, `automerge`, … in `<t>_config`) is replayed with
 //! `INSERT INTO "t" ("t",rank) VALUES('<key>',<value>);` after the `CREATE`.
 //!
-//! The parsing here needs no SQLite: it is compiled at the crate root (not only with feature
-//! `sqlite`), because D1 backups of databases with virtual tables (`crate::vtab_export`) use
-//! it on `sqlite_schema` rows read through the query API.
+//! The parsing needs no SQLite: the local dumper (`crate::sqlite`), the per-table D1 export
+//! (`crate::vtab_export`, on `sqlite_schema` rows read through the query API), the comparison
+//! with the live database and the D1 test double all use it.
 
 /// A parsed `CREATE VIRTUAL TABLE`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,12 +1,13 @@
 //! Splitting a dump into statements, a line at a time, with the tokenizer of SQLite's own
 //! `sqlite3_complete`: a `;` ends a statement only outside quotes and comments, and in a
 //! `CREATE TRIGGER` only the `;` after its final `END` (the body holds `;` of its own, and a
-//! `CASE … END;` inside the body does not end it).
+//! `CASE … END;` inside the body does not end it). Needs no SQLite: the restore into SQLite
+//! (`crate::restore`) and the import into D1 (`crate::restore_backup`) both read through it.
 
 use std::collections::VecDeque;
 use std::io::BufRead;
 
-use super::{RestoreError, snippet};
+use super::error::{RestoreError, snippet};
 
 /// The longest statement read: SQLite's own default `SQLITE_MAX_SQL_LENGTH`. A longer one means
 /// an unclosed quote swallowed the rest of the dump, and stopping there bounds memory.
@@ -29,8 +30,8 @@ const CHUNK: usize = 64 * 1024;
 /// [`RestoreError::Truncated`] when the dump ends inside a statement (or without the final
 /// `;`), [`RestoreError::Malformed`] for text that is not UTF-8. An importer that sends the
 /// statements elsewhere (D1's import refuses `BEGIN`/`COMMIT`) reads them through
-/// [`without_transaction`](Self::without_transaction), as [`restore_dump`](super::restore_dump)
-/// does.
+/// [`without_transaction`](Self::without_transaction), as the restore into SQLite
+/// (`restore_dump`, feature `sqlite`) does.
 #[derive(Debug)]
 pub struct DumpStatements<R> {
     reader: R,
@@ -489,13 +490,19 @@ impl Scanner {
 mod tests {
     use super::*;
 
-    /// Splits `dump` and returns `(line, statement)` pairs, or the error's text. The same
-    /// comes out when the reader hands over 3 bytes at a time.
-    fn split(dump: &str) -> Result<Vec<(u64, String)>, String> {
-        let split = |reader: &mut dyn BufRead| {
-            DumpStatements::new(reader)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| e.to_string())
+    /// An item as text: `<line>: <statement>`, or `error: <message>`.
+    fn item_text(item: Result<(u64, String), RestoreError>) -> String {
+        match item {
+            Ok((line, sql)) => format!("{line}: {sql}"),
+            Err(e) => format!("error: {e}"),
+        }
+    }
+
+    /// Splits `dump` and returns its items as text ([`item_text`]); an error is the last.
+    /// The same comes out when the reader hands over 3 bytes at a time.
+    fn split(dump: &str) -> Vec<String> {
+        let split = |reader: &mut dyn BufRead| -> Vec<String> {
+            DumpStatements::new(reader).map(item_text).collect()
         };
         let whole = split(&mut dump.as_bytes());
         let pieces = split(&mut std::io::BufReader::with_capacity(3, dump.as_bytes()));
@@ -504,9 +511,11 @@ mod tests {
     }
 
     fn check(dump: &str, expected: &[(u64, &str)]) {
-        let got = split(dump).unwrap_or_else(|e| panic!("{e}\n{dump}"));
-        let got: Vec<(u64, &str)> = got.iter().map(|(l, s)| (*l, s.as_str())).collect();
-        assert_eq!(got, expected, "{dump}");
+        let expected: Vec<String> = expected
+            .iter()
+            .map(|(line, sql)| format!("{line}: {sql}"))
+            .collect();
+        assert_eq!(split(dump), expected, "{dump}");
     }
 
     #[test]
@@ -609,11 +618,7 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(kept, ["PRAGMA foreign_keys=OFF;", "CREATE TABLE t(a);"]);
         assert_eq!((statements.skipped(), statements.lines()), (2, 4));
-        assert_eq!(
-            split(dump).map(|s| s.len()),
-            Ok(4),
-            "kept without the option"
-        );
+        assert_eq!(split(dump).len(), 4, "kept without the option");
 
         let failed = "BEGIN TRANSACTION;\nCREATE TABLE t(a);\nROLLBACK; -- due to errors";
         let err = DumpStatements::new(failed.as_bytes())
@@ -709,15 +714,13 @@ mod tests {
         let dump = b"SELECT 1; SELECT 2; SELECT '\xff';\nSELECT 3;";
         for capacity in [3, 64 * 1024] {
             let reader = std::io::BufReader::with_capacity(capacity, &dump[..]);
-            let got: Vec<Result<(u64, String), String>> = DumpStatements::new(reader)
-                .map(|s| s.map_err(|e| e.to_string()))
-                .collect();
+            let got: Vec<String> = DumpStatements::new(reader).map(item_text).collect();
             assert_eq!(
                 got,
                 [
-                    Ok((1, "SELECT 1;".to_owned())),
-                    Ok((1, "SELECT 2;".to_owned())),
-                    Err("line 1: the statement is not valid UTF-8: SELECT '\u{fffd}';".to_owned()),
+                    "1: SELECT 1;",
+                    "1: SELECT 2;",
+                    "error: line 1: the statement is not valid UTF-8: SELECT '\u{fffd}';",
                 ],
                 "{capacity}"
             );

@@ -1,5 +1,5 @@
 //! SQL literals for single values: wrangler's forms, and lossless forms where wrangler's would
-//! not restore the stored value.
+//! not restore the stored value. A value arrives as a [`Cell`], whatever its source.
 //!
 //! wrangler 4.164 writes every INTEGER and REAL through JavaScript `Number#toString`, wraps text
 //! holding LF/CR in `replace(…,'\n',char(10))`, and writes blobs as `X'…'`. Each function here
@@ -8,7 +8,38 @@
 //! does, the wrangler form is written, so the dump stays byte-identical; if not, a lossless form
 //! is written and the caller counts a rewrite.
 
-use rusqlite::types::ValueRef;
+/// One value as a row source read it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Cell<'a> {
+    /// SQL `NULL`.
+    Null,
+    /// An INTEGER, exact.
+    Integer(i64),
+    /// A REAL, exact.
+    Real(f64),
+    /// TEXT, as stored: normally UTF-8, but SQLite keeps whatever bytes it was given.
+    Text(&'a [u8]),
+    /// A BLOB.
+    Blob(&'a [u8]),
+    /// An exact SQL literal the source produced itself (SQLite's `quote()` on the server):
+    /// written as it is, except that line breaks inside it become `char(10)`/`char(13)` so
+    /// that the row stays on one line (see [`push_literal`]).
+    Literal(&'a str),
+}
+
+#[cfg(feature = "sqlite")]
+impl<'a> From<rusqlite::types::ValueRef<'a>> for Cell<'a> {
+    fn from(value: rusqlite::types::ValueRef<'a>) -> Self {
+        use rusqlite::types::ValueRef;
+        match value {
+            ValueRef::Null => Self::Null,
+            ValueRef::Integer(i) => Self::Integer(i),
+            ValueRef::Real(r) => Self::Real(r),
+            ValueRef::Text(t) => Self::Text(t),
+            ValueRef::Blob(b) => Self::Blob(b),
+        }
+    }
+}
 
 /// How a column converts a value on insert: SQLite's type affinity, STRICT-aware.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,18 +87,38 @@ pub(crate) enum Form {
 }
 
 /// Appends the SQL literal for `value`, stored in a column of affinity `affinity`, to `out`.
-pub(crate) fn push_value(out: &mut Vec<u8>, value: ValueRef<'_>, affinity: Affinity) -> Form {
+pub(crate) fn push_value(out: &mut Vec<u8>, value: Cell<'_>, affinity: Affinity) -> Form {
     match value {
-        ValueRef::Null => {
+        Cell::Null => {
             out.extend_from_slice(b"NULL");
             Form::Wrangler
         }
-        ValueRef::Integer(i) => push_integer(out, i),
-        ValueRef::Real(r) => push_real(out, r, affinity),
-        ValueRef::Text(bytes) => push_text(out, bytes),
-        ValueRef::Blob(bytes) => {
+        Cell::Integer(i) => push_integer(out, i),
+        Cell::Real(r) => push_real(out, r, affinity),
+        Cell::Text(bytes) => push_text(out, bytes),
+        Cell::Blob(bytes) => {
             push_blob(out, bytes);
             Form::Wrangler
+        }
+        Cell::Literal(literal) => {
+            push_literal(out, literal);
+            Form::Wrangler
+        }
+    }
+}
+
+/// An exact literal as SQLite's `quote()` wrote it. `quote()` leaves line breaks raw inside
+/// text literals; they are written as `'…'||char(10)||'…'` (and `char(13)`), the same text, so
+/// that each row stays one line as in D1's dump and a reader splitting lines (dropping a CR
+/// before an LF) cannot change it. A line break can only be inside a text literal: blobs are
+/// hex, numbers digits.
+fn push_literal(out: &mut Vec<u8>, literal: &str) {
+    out.reserve(literal.len());
+    for &b in literal.as_bytes() {
+        match b {
+            b'\n' => out.extend_from_slice(b"'||char(10)||'"),
+            b'\r' => out.extend_from_slice(b"'||char(13)||'"),
+            _ => out.push(b),
         }
     }
 }
@@ -274,7 +325,7 @@ pub(crate) fn js_number(v: f64) -> String {
 mod tests {
     use super::*;
 
-    fn lit(value: ValueRef<'_>, affinity: Affinity) -> (String, Form) {
+    fn lit(value: Cell<'_>, affinity: Affinity) -> (String, Form) {
         let mut out = Vec::new();
         let form = push_value(&mut out, value, affinity);
         (String::from_utf8(out).unwrap_or_default(), form)
@@ -313,15 +364,15 @@ mod tests {
     #[test]
     fn integers_are_exact_and_flagged_beyond_2_pow_53() {
         assert_eq!(
-            lit(ValueRef::Integer(9_007_199_254_740_992), Affinity::Integer),
+            lit(Cell::Integer(9_007_199_254_740_992), Affinity::Integer),
             ("9007199254740992".into(), Form::Wrangler)
         );
         assert_eq!(
-            lit(ValueRef::Integer(9_007_199_254_740_993), Affinity::Integer),
+            lit(Cell::Integer(9_007_199_254_740_993), Affinity::Integer),
             ("9007199254740993".into(), Form::Lossless)
         );
         assert_eq!(
-            lit(ValueRef::Integer(i64::MIN), Affinity::Blob),
+            lit(Cell::Integer(i64::MIN), Affinity::Blob),
             ("-9223372036854775808".into(), Form::Lossless)
         );
     }
@@ -329,30 +380,30 @@ mod tests {
     #[test]
     fn integral_reals_keep_their_class_outside_real_columns() {
         assert_eq!(
-            lit(ValueRef::Real(4.0), Affinity::Real),
+            lit(Cell::Real(4.0), Affinity::Real),
             ("4".into(), Form::Wrangler)
         );
         assert_eq!(
-            lit(ValueRef::Real(3.0), Affinity::Blob),
+            lit(Cell::Real(3.0), Affinity::Blob),
             ("3.0".into(), Form::Lossless)
         );
         assert_eq!(
-            lit(ValueRef::Real(-0.0), Affinity::Blob),
+            lit(Cell::Real(-0.0), Affinity::Blob),
             ("-0.0".into(), Form::Lossless)
         );
         assert_eq!(
-            lit(ValueRef::Real(1e20), Affinity::Blob),
+            lit(Cell::Real(1e20), Affinity::Blob),
             ("100000000000000000000".into(), Form::Wrangler)
         );
         assert_eq!(
-            lit(ValueRef::Real(2.5), Affinity::Blob),
+            lit(Cell::Real(2.5), Affinity::Blob),
             ("2.5".into(), Form::Wrangler)
         );
     }
 
     #[test]
     fn text_forms() {
-        let t = |s: &str| lit(ValueRef::Text(s.as_bytes()), Affinity::Text);
+        let t = |s: &str| lit(Cell::Text(s.as_bytes()), Affinity::Text);
         assert_eq!(t("it's"), ("'it''s'".into(), Form::Wrangler));
         assert_eq!(
             t("line1\r\nline2\r\n"),
@@ -384,19 +435,36 @@ mod tests {
             ("CAST(X'610062' AS TEXT)".into(), Form::Lossless)
         );
         assert_eq!(
-            lit(ValueRef::Text(b"\xff\xfe"), Affinity::Text),
+            lit(Cell::Text(b"\xff\xfe"), Affinity::Text),
             ("CAST(X'fffe' AS TEXT)".into(), Form::Lossless)
         );
     }
 
     #[test]
+    fn literals_stay_on_one_line() {
+        let l = |s: &str| lit(Cell::Literal(s), Affinity::Blob);
+        assert_eq!(
+            l("'it''s\nfine\r\n'"),
+            (
+                "'it''s'||char(10)||'fine'||char(13)||''||char(10)||''".into(),
+                Form::Wrangler
+            )
+        );
+        assert_eq!(
+            l("9223372036854775807"),
+            ("9223372036854775807".into(), Form::Wrangler)
+        );
+        assert_eq!(l("X'00ff'"), ("X'00ff'".into(), Form::Wrangler));
+    }
+
+    #[test]
     fn blobs_are_lower_case_hex() {
         assert_eq!(
-            lit(ValueRef::Blob(&[0, 0xDE, 0xAD]), Affinity::Text),
+            lit(Cell::Blob(&[0, 0xDE, 0xAD]), Affinity::Text),
             ("X'00dead'".into(), Form::Wrangler)
         );
         assert_eq!(
-            lit(ValueRef::Blob(&[]), Affinity::Blob),
+            lit(Cell::Blob(&[]), Affinity::Blob),
             ("X''".into(), Form::Wrangler)
         );
     }
