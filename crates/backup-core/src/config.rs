@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
 
 use crate::compression::Compression;
-use crate::error::ConfigError;
+use crate::error::{ConfigError, Error};
 
 mod builder;
 mod setters;
@@ -446,8 +446,10 @@ impl<'de> Deserialize<'de> for DatabaseEntry {
 impl Config {
     /// Reads, parses and validates the file at `path`.
     ///
-    /// Errors name the file, the field and what is expected.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+    /// Errors are of kind [`Config`](crate::ErrorKind::Config) and name the file, the field
+    /// and what is expected; [`Error::problems`] lists every invalid field, and the cause is
+    /// the [`ConfigError`](crate::ConfigError) in detail.
+    pub fn load(path: &Path) -> Result<Self, Error> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
@@ -456,7 +458,7 @@ impl Config {
     }
 
     /// Parses and validates configuration text; `origin` names the file in errors.
-    pub fn from_toml(text: &str, origin: &Path) -> Result<Self, ConfigError> {
+    pub fn from_toml(text: &str, origin: &Path) -> Result<Self, Error> {
         let parse_error = |field: String, source: toml::de::Error| ConfigError::Parse {
             path: origin.to_path_buf(),
             field,

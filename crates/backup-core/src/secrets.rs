@@ -51,7 +51,7 @@ impl Secrets {
         config: &Config,
         origin: &Path,
         lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<Self, Error> {
         let mut values = HashMap::new();
         let mut problems = Vec::new();
         let mut seen = HashSet::new();
@@ -77,7 +77,8 @@ impl Secrets {
             Err(ConfigError::MissingSecrets {
                 path: origin.to_path_buf(),
                 problems,
-            })
+            }
+            .into())
         }
     }
 

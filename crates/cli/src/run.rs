@@ -4,7 +4,7 @@ use std::path::Path;
 
 use d1_backup_core::chrono::Utc;
 use d1_backup_core::tokio_util::sync::CancellationToken;
-use d1_backup_core::{Config, Engine, Force, RunOptions, Secrets, VerifyOptions};
+use d1_backup_core::{Config, ConfigError, Engine, Force, RunOptions, Secrets, VerifyOptions};
 
 use std::io::IsTerminal;
 
@@ -66,7 +66,15 @@ pub(crate) async fn run(global: &GlobalArgs, args: RunArgs) -> u8 {
 /// Every failure here is a usage or configuration error, found before any network call.
 pub(crate) fn load_engine(path: &Path) -> Result<Engine, u8> {
     let config = Config::load(path).map_err(|error| {
-        render::error(&error, "fix the file and run `d1-backup run` again");
+        let unreadable = std::error::Error::source(&error)
+            .and_then(|source| source.downcast_ref::<ConfigError>())
+            .is_some_and(|detail| matches!(detail, ConfigError::Read { .. }));
+        let hint = if unreadable {
+            "pass an existing file with --config"
+        } else {
+            "fix the file and run `d1-backup run` again"
+        };
+        render::error(&error, hint);
         exit::USAGE
     })?;
     for (field, why) in config.ignored_fields() {

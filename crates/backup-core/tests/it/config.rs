@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use d1_backup_core::{Config, ConfigError, Secrets, SinkKind};
+use d1_backup_core::{Config, ConfigError, Error, ErrorKind, Secrets, SinkKind};
 
 /// The example from the foundation issue, verbatim but for the `<uuid>` placeholder.
 const CONTRACT: &str = r#"
@@ -32,7 +32,7 @@ prefix = "d1"
 databases = ["ops-db", "engine-db", { name = "mcp-db", id = "4b1e2f6a-9c1d-4e8f-a2b3-c4d5e6f7a8b9" }]
 "#;
 
-fn load(text: &str) -> Result<Config, ConfigError> {
+fn load(text: &str) -> Result<Config, Error> {
     Config::from_toml(text, Path::new("/etc/d1-backup.toml"))
 }
 
@@ -218,9 +218,14 @@ fn several_problems_are_reported_at_once() {
     let text = CONTRACT
         .replacen("keep_days = 30", "keep_days = 0", 1)
         .replacen("prefix = \"d1\"", "prefix = \"\"", 1);
-    let ConfigError::Invalid { problems, .. } = load(&text).unwrap_err() else {
-        panic!("expected Invalid");
+    let error = load(&text).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Config);
+    let Some(ConfigError::Invalid { problems, .. }) =
+        std::error::Error::source(&error).and_then(|s| s.downcast_ref::<ConfigError>())
+    else {
+        panic!("expected Invalid as the cause");
     };
+    assert_eq!(problems, error.problems());
     let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
     assert_eq!(fields, ["retention.keep_days", "accounts[0].prefix"]);
 }

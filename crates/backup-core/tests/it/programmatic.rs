@@ -155,7 +155,7 @@ impl PrefixWithSlash for AccountConfig {
 
 fn file_problems(toml: &str) -> Vec<Problem> {
     match Config::from_toml(toml, Path::new("/etc/d1-backup.toml")) {
-        Err(d1_backup_core::ConfigError::Invalid { problems, .. }) => problems,
+        Err(error) if !error.problems().is_empty() => error.problems().to_vec(),
         other => panic!("the file should be invalid: {other:?}"),
     }
 }
