@@ -15,20 +15,22 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::daemon::DaemonEvent;
 use crate::engine::Engine;
 use crate::error::Error;
-use crate::heartbeat::{Heartbeat, HeartbeatOutcome};
+use crate::heartbeat::Heartbeat;
 use crate::inspect::{AccountDatabases, BackupListing, Check};
 use crate::options::RunOptions;
-use crate::plan::Selector;
+#[cfg(feature = "sqlite")]
+use crate::options::VerifyOptions;
 use crate::progress::Progress;
-use crate::prune::{PruneOptions, PruneReport};
-use crate::report::RunReport;
+use crate::prune::PruneOptions;
+use crate::report::{HeartbeatOutcome, PruneReport, RunReport};
 #[cfg(feature = "sqlite")]
 use crate::restore_backup::{RestorePlan, RestoreReport, RestoreRequest};
-use crate::schedule::DaemonEvent;
+use crate::selector::Selector;
 #[cfg(feature = "sqlite")]
-use crate::verify::{Verification, VerifyOptions};
+use crate::verify::Verification;
 
 /// Backing up.
 impl Engine {
@@ -63,7 +65,7 @@ impl Engine {
         grace: Duration,
         events: &(dyn Fn(DaemonEvent<'_>) + Sync),
     ) -> bool {
-        crate::schedule::run_schedules(self, progress, stop, grace, events).await
+        crate::daemon::run_schedules(self, progress, stop, grace, events).await
     }
 
     /// Writes `heartbeat` to every configured target. Never fails: each target's outcome is

@@ -19,6 +19,7 @@ use crate::error::{ConfigError, Error};
 
 mod builder;
 mod setters;
+mod validate;
 
 pub use builder::ConfigBuilder;
 
@@ -472,7 +473,7 @@ impl Config {
             let field = e.path().to_string();
             parse_error(field, e.into_inner())
         })?;
-        crate::validate::validate(&config, origin)?;
+        validate::validate(&config, origin)?;
         let mut config = config;
         config.normalize_prefixes();
         let base = origin

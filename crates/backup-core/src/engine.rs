@@ -98,9 +98,14 @@ impl Engine {
         &self.clock
     }
 
-    /// The leases of this engine's sink, taken in its name and by its clock.
+    /// The leases of this engine: its sink, clock, owner name and `[run] lease_seconds`.
     pub(crate) fn leases(&self) -> crate::lease::Leases<'_> {
-        crate::lease::leases(self)
+        crate::lease::Leases::new(
+            self.sink().as_ref(),
+            self.clock().as_ref(),
+            self.owner(),
+            std::time::Duration::from_secs(self.config().run.lease_seconds),
+        )
     }
 }
 

@@ -8,24 +8,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use r2_sink::PutOptions;
-use serde::Serialize;
 
 use crate::engine::Engine;
 use crate::error::error_chain;
+use crate::report::HeartbeatOutcome;
 // The record itself is a persisted format and lives with the others.
 pub(crate) use crate::formats::Heartbeat;
-
-/// What happened to one heartbeat target.
-#[derive(Debug, Clone, Serialize)]
-#[non_exhaustive]
-pub struct HeartbeatOutcome {
-    /// `kv`, `object` or `url`.
-    pub target: &'static str,
-    /// Where, without secrets (the KV key, the object key, the URL without its query).
-    pub destination: String,
-    /// Why it failed; null when delivered.
-    pub error: Option<String>,
-}
 
 /// How long a ping may take: a slow monitoring service must not hold the run up.
 const PING_TIMEOUT: Duration = Duration::from_secs(20);

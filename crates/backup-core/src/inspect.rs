@@ -11,7 +11,8 @@ use crate::engine::Engine;
 use crate::error::error_chain;
 use crate::error::{Error, ErrorKind};
 use crate::layout::LayoutKey;
-use crate::plan::{self, Selector};
+use crate::plan;
+use crate::selector::Selector;
 
 /// One backup found in the sink.
 #[derive(Debug, Clone, Serialize)]

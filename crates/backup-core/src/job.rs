@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::compression::Compression;
@@ -21,7 +22,6 @@ use crate::options::{Force, RunOptions};
 use crate::plan::{Resolved, Target};
 use crate::progress::{EventKind, Progress, ProgressEvent};
 use crate::report::{DatabaseReport, Status};
-use crate::run::Limits;
 use crate::transfer::{self, Failure, Transferred};
 
 /// One selected database of a run.
@@ -323,5 +323,26 @@ impl Settings {
             compression: entry.compression.unwrap_or(run.compression),
             part_size: entry.part_size_mib.map(|mib| mib * 1024 * 1024),
         }
+    }
+}
+
+/// The concurrency limits a job must hold while it works.
+pub(crate) struct Limits<'a> {
+    /// `[run] concurrency`: databases backed up at once in the whole run.
+    pub(crate) global: &'a Semaphore,
+    /// `[run] per_account_concurrency`: at once within the job's account.
+    pub(crate) account: &'a Semaphore,
+}
+
+impl Limits<'_> {
+    pub(crate) async fn acquire(
+        &self,
+    ) -> Option<(
+        tokio::sync::SemaphorePermit<'_>,
+        tokio::sync::SemaphorePermit<'_>,
+    )> {
+        let account = self.account.acquire().await.ok()?;
+        let global = self.global.acquire().await.ok()?;
+        Some((account, global))
     }
 }

@@ -19,7 +19,6 @@ use futures::TryStreamExt;
 use r2_sink::{BackupSink, PutOptions};
 
 use crate::clock::Clock;
-use crate::engine::Engine;
 use crate::error::{Error, ErrorKind};
 use crate::existing;
 use crate::formats::LeaseRecord;
@@ -51,16 +50,6 @@ pub(crate) enum Acquire<'s> {
     Held(Lease<'s>),
     /// Another run holds it; the text says who and until when.
     Busy(String),
-}
-
-/// The leases of this engine: its sink, clock, owner name and `[run] lease_seconds`.
-pub(crate) fn leases(engine: &Engine) -> Leases<'_> {
-    Leases::new(
-        engine.sink().as_ref(),
-        engine.clock().as_ref(),
-        engine.owner(),
-        Duration::from_secs(engine.config().run.lease_seconds),
-    )
 }
 
 impl<'s> Leases<'s> {

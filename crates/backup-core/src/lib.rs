@@ -141,6 +141,7 @@ mod clock;
 mod commands;
 mod compression;
 mod config;
+mod daemon;
 mod dump;
 mod engine;
 mod error;
@@ -169,6 +170,7 @@ mod retention;
 mod run;
 mod schedule;
 mod secrets;
+mod selector;
 mod sinks;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -176,7 +178,6 @@ mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod transfer;
-mod validate;
 #[cfg(feature = "sqlite")]
 mod verify;
 mod vtab_export;
@@ -188,6 +189,7 @@ pub use config::{
     AccountConfig, CloudflareConfig, Config, ConfigBuilder, DatabaseEntry, HeartbeatConfig,
     KvHeartbeat, RetentionConfig, RunConfig, ScheduleConfig, SinkConfig, SinkKind, VerifyMode,
 };
+pub use daemon::DaemonEvent;
 pub use dump::{DumpStatements, RestoreError};
 pub use engine::{Engine, EngineBuilder};
 pub use error::{ConfigError, Error, ErrorKind, Problem, Result};
@@ -196,7 +198,6 @@ pub use formats::{
     LEASE_VERSION, LeaseRecord, MANIFEST_KIND, MANIFEST_VERSION, Manifest, ManifestDatabase,
     ManifestDump, Totals, VERIFICATION_KIND, VERIFICATION_VERSION, VerificationRecord,
 };
-pub use heartbeat::HeartbeatOutcome;
 pub use inspect::{AccountDatabases, BackupListing, Check, RemoteDatabase};
 pub use job::ALREADY_BACKED_UP_HINT;
 pub use layout::{
@@ -204,11 +205,12 @@ pub use layout::{
 };
 #[cfg(feature = "sqlite")]
 pub use live::{Finding, FindingKind, LiveComparison, TableComparison};
+#[cfg(feature = "sqlite")]
+pub use options::VerifyOptions;
 pub use options::{Force, RunOptions};
-pub use plan::Selector;
 pub use progress::{EventKind, Progress, ProgressEvent};
-pub use prune::{PruneDecision, PruneMode, PruneOptions, PruneReport};
-pub use report::{DatabaseReport, RunReport, Status};
+pub use prune::{PruneMode, PruneOptions};
+pub use report::{DatabaseReport, HeartbeatOutcome, PruneDecision, PruneReport, RunReport, Status};
 #[cfg(feature = "sqlite")]
 pub use restore::{
     KEEP_GOING_LISTED, RestoreStats, check_database, count_rows, restore_dump,
@@ -220,10 +222,11 @@ pub use restore_backup::{
     RestoreSource, RestoreTarget,
 };
 pub use retention::{Action, RetentionPolicy};
-pub use schedule::{DaemonEvent, Schedule};
+pub use schedule::Schedule;
 pub use secrets::Secrets;
+pub use selector::Selector;
 #[cfg(feature = "sqlite")]
-pub use verify::{Verification, VerifyOptions};
+pub use verify::Verification;
 
 /// Re-exported so embedding services name the same versions (e.g. the `reqwest::Client`
 /// given to [`EngineBuilder::http_client`]).

@@ -2,7 +2,7 @@
 //! in D1's export format and stored like any export (feature `sqlite`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::Compression;
 use crate::error::{Error, ErrorKind};
@@ -10,61 +10,6 @@ use crate::progress::EventKind;
 use crate::sinks::SharedSink;
 use crate::store::{self, Put};
 use crate::transfer::{Failure, Transferred};
-use crate::wrangler::{self, D1_NAMESPACE};
-
-/// The SQLite files of a wrangler state directory (`.wrangler/state/v3/d1`, or its
-/// `miniflare-D1DatabaseObject` folder), as `(name, path)` sorted by name. A database is named
-/// after its `database_name` when the project's wrangler config declares its id, else after
-/// its file name (see `crate::wrangler`).
-pub(crate) fn wrangler_databases(state: &Path) -> Result<Vec<(String, PathBuf)>, Error> {
-    let nested = state.join(D1_NAMESPACE);
-    let folder = if nested.is_dir() {
-        nested
-    } else {
-        state.to_path_buf()
-    };
-    let entries = std::fs::read_dir(&folder).map_err(|e| {
-        Error::local_io(
-            format!(
-                "cannot read the wrangler state directory {}; point wrangler_state at .wrangler/state/v3/d1 of a project that ran `wrangler d1 ... --local`",
-                folder.display()
-            ),
-            e,
-        )
-    })?;
-    let declared = wrangler::declared_names(state);
-    let mut found = Vec::new();
-    for entry in entries {
-        let path = entry
-            .map_err(|e| Error::local_io(format!("cannot read {}", folder.display()), e))?
-            .path();
-        let is_sqlite = path.extension().is_some_and(|e| e == "sqlite");
-        let stem = file_stem(&path);
-        // metadata.sqlite is miniflare's own bookkeeping, not a database.
-        if is_sqlite && stem != "metadata" && path.is_file() {
-            let name = declared
-                .get(stem)
-                .cloned()
-                .unwrap_or_else(|| stem.to_owned());
-            found.push((name, path));
-        }
-    }
-    found.sort();
-    // Two files declared under one name (an env's preview id, say): the later keeps its stem.
-    let mut seen = std::collections::HashSet::new();
-    for (name, path) in &mut found {
-        if !seen.insert(name.clone()) {
-            file_stem(path).clone_into(name);
-        }
-    }
-    Ok(found)
-}
-
-fn file_stem(path: &Path) -> &str {
-    path.file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or_default()
-}
 
 /// Dumps `path` and stores the dump at `key`.
 pub(crate) async fn transfer(

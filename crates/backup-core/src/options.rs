@@ -1,9 +1,12 @@
 //! What a run covers and how: the options a caller passes to [`Engine::run`](crate::Engine::run)
 //! (and that verification and restores share).
 
+#[cfg(feature = "sqlite")]
+use std::path::PathBuf;
+
 use chrono::NaiveDate;
 
-use crate::plan::Selector;
+use crate::selector::Selector;
 
 /// What a run covers.
 #[derive(Debug, Clone)]
@@ -18,7 +21,7 @@ pub struct RunOptions {
     /// Verify each database backed up by this run (restore, checks, record) before retention
     /// and the heartbeat; a backup that does not verify makes its database `failed`.
     #[cfg(feature = "sqlite")]
-    pub verify: Option<crate::verify::VerifyOptions>,
+    pub verify: Option<VerifyOptions>,
 }
 
 /// Whether a run backs up again what is already backed up for its date.
@@ -47,7 +50,7 @@ impl RunOptions {
     /// own date and databases are verified).
     #[cfg(feature = "sqlite")]
     #[must_use]
-    pub fn verify(mut self, options: crate::verify::VerifyOptions) -> Self {
+    pub fn verify(mut self, options: VerifyOptions) -> Self {
         self.verify = Some(options);
         self
     }
@@ -63,6 +66,68 @@ impl RunOptions {
     #[must_use]
     pub fn force(mut self, force: Force) -> Self {
         self.force = force;
+        self
+    }
+}
+
+/// What to verify (feature `sqlite`).
+#[cfg(feature = "sqlite")]
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct VerifyOptions {
+    /// The backup date to verify; `None` takes each database's newest complete backup.
+    pub date: Option<NaiveDate>,
+    /// Databases to verify; empty means all configured ones.
+    pub only: Vec<Selector>,
+    /// Where scratch databases are restored (the caller's temporary directory; the library
+    /// reads no environment). Each is deleted after its checks.
+    pub scratch_dir: PathBuf,
+    /// Also compare every table with the live database: through D1's query API for a D1
+    /// database (it reads every row: budget for the query API's `rows_read`), or the source
+    /// file for a local one.
+    pub against_live: bool,
+    /// Store each result as a verification record beside the manifest (default true).
+    pub record: bool,
+}
+
+#[cfg(feature = "sqlite")]
+impl VerifyOptions {
+    /// Verifies every configured database's newest backup, restoring under `scratch_dir`.
+    pub fn new(scratch_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            date: None,
+            only: Vec::new(),
+            scratch_dir: scratch_dir.into(),
+            against_live: false,
+            record: true,
+        }
+    }
+
+    /// Verifies the backups of `date` instead of the newest ones.
+    #[must_use]
+    pub fn date(mut self, date: NaiveDate) -> Self {
+        self.date = Some(date);
+        self
+    }
+
+    /// Restricts verification to the databases matching `selectors`.
+    #[must_use]
+    pub fn only(mut self, selectors: impl IntoIterator<Item = Selector>) -> Self {
+        self.only = selectors.into_iter().collect();
+        self
+    }
+
+    /// Also compares every table with the live database.
+    #[must_use]
+    pub fn against_live(mut self, yes: bool) -> Self {
+        self.against_live = yes;
+        self
+    }
+
+    /// Whether results are stored as verification records (default true).
+    #[must_use]
+    pub fn record(mut self, yes: bool) -> Self {
+        self.record = yes;
         self
     }
 }

@@ -6,55 +6,12 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
-use std::str::FromStr;
 
 use d1_export::D1Client;
 
 use crate::config::{AccountConfig, Config, DatabaseEntry};
 use crate::error::{Error, ErrorKind};
-
-/// A `--only` selector: `name` (in any account) or `account/name`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Selector {
-    account: Option<String>,
-    name: String,
-}
-
-impl Selector {
-    pub(crate) fn matches(&self, account: &AccountConfig, db: &DatabaseEntry) -> bool {
-        self.account.as_deref().is_none_or(|a| a == account.name) && self.name == db.name
-    }
-}
-
-impl FromStr for Selector {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (account, name) = match s.split_once('/') {
-            Some((account, name)) => (Some(account.to_owned()), name),
-            None => (None, s),
-        };
-        if name.is_empty() || name.contains('/') || account.as_deref() == Some("") {
-            return Err(format!(
-                "{s:?} is not a database selector: write NAME or ACCOUNT/NAME"
-            ));
-        }
-        Ok(Self {
-            account,
-            name: name.to_owned(),
-        })
-    }
-}
-
-impl fmt::Display for Selector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.account {
-            Some(account) => write!(f, "{account}/{}", self.name),
-            None => f.write_str(&self.name),
-        }
-    }
-}
+use crate::selector::Selector;
 
 /// One database selected for a run.
 #[derive(Debug, Clone)]
@@ -78,7 +35,7 @@ pub(crate) fn all_targets(config: &Config) -> Result<Vec<Target<'_>>, Error> {
             });
         }
         if let Some(state) = &account.wrangler_state {
-            for (name, path) in crate::local::wrangler_databases(state)? {
+            for (name, path) in crate::wrangler::wrangler_databases(state)? {
                 if !account.databases.iter().any(|db| db.name == name) {
                     let mut entry = DatabaseEntry::named(name);
                     entry.sqlite = Some(path);
@@ -99,10 +56,10 @@ pub(crate) fn all_targets(config: &Config) -> Result<Vec<Target<'_>>, Error> {
 /// Every selector must match something, so a typo is an error instead of a silent no-op.
 pub(crate) fn select<'c>(config: &'c Config, only: &[Selector]) -> Result<Vec<Target<'c>>, Error> {
     let all = all_targets(config)?;
-    if let Some(unmatched) = only
-        .iter()
-        .find(|sel| !all.iter().any(|t| sel.matches(t.account, &t.entry)))
-    {
+    if let Some(unmatched) = only.iter().find(|sel| {
+        !all.iter()
+            .any(|t| sel.matches(&t.account.name, &t.entry.name))
+    }) {
         let known: Vec<String> = all
             .iter()
             .map(|t| format!("{}/{}", t.account.name, t.entry.name))
@@ -117,7 +74,12 @@ pub(crate) fn select<'c>(config: &'c Config, only: &[Selector]) -> Result<Vec<Ta
     }
     Ok(all
         .into_iter()
-        .filter(|t| only.is_empty() || only.iter().any(|sel| sel.matches(t.account, &t.entry)))
+        .filter(|t| {
+            only.is_empty()
+                || only
+                    .iter()
+                    .any(|sel| sel.matches(&t.account.name, &t.entry.name))
+        })
         .collect())
 }
 
@@ -194,27 +156,5 @@ async fn list(
             account.name,
             account.account_id_or_empty(),
         ))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn selectors_parse() {
-        fn check(input: &str, expected: Option<(Option<&str>, &str)>) {
-            let got = input.parse::<Selector>().ok();
-            let got = got
-                .as_ref()
-                .map(|s| (s.account.as_deref(), s.name.as_str()));
-            assert_eq!(got, expected, "{input:?}");
-        }
-        check("ops-db", Some((None, "ops-db")));
-        check("ucca/ops-db", Some((Some("ucca"), "ops-db")));
-        check("", None);
-        check("/ops-db", None);
-        check("ucca/", None);
-        check("a/b/c", None);
     }
 }

@@ -9,16 +9,16 @@ use std::collections::BTreeMap;
 
 use chrono::{Duration, NaiveDate};
 use futures::{StreamExt, stream};
-use serde::Serialize;
 
 use crate::config::AccountConfig;
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::existing;
 use crate::layout::{self, LayoutKey};
-use crate::plan::{self, Selector};
-use crate::report::{RunReport, Status};
+use crate::plan;
+use crate::report::{PruneDecision, PruneReport, RunReport, Status};
 use crate::retention::{self, Action, Candidate, RetentionPolicy};
+use crate::selector::Selector;
 
 /// Whether a prune deletes or only reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -65,41 +65,6 @@ impl PruneOptions {
         self.mode = mode;
         self
     }
-}
-
-/// Every decision of a prune. Its JSON is the `prune --json` contract.
-#[derive(Debug, Clone, Serialize)]
-#[non_exhaustive]
-pub struct PruneReport {
-    /// The day retention counted from.
-    pub today: NaiveDate,
-    /// True when nothing was deleted on purpose.
-    pub dry_run: bool,
-    /// One decision per database and date (and per stale object), in key order.
-    pub decisions: Vec<PruneDecision>,
-    /// Objects deleted.
-    pub deleted: usize,
-    /// Problems that stopped part of the prune (listing or deleting failed); nothing is
-    /// deleted for a database whose backups could not all be read.
-    pub errors: Vec<String>,
-}
-
-/// One keep-or-delete decision.
-#[derive(Debug, Clone, Serialize)]
-#[non_exhaustive]
-pub struct PruneDecision {
-    /// The account's configured name.
-    pub account: String,
-    /// The database name.
-    pub database: String,
-    /// The backup's date.
-    pub date: NaiveDate,
-    /// Keep or delete.
-    pub action: Action,
-    /// Why.
-    pub reason: String,
-    /// The objects concerned.
-    pub keys: Vec<String>,
 }
 
 /// Applies retention to the selected databases, standalone (`d1-backup prune`).

@@ -1,10 +1,13 @@
-//! The run report: what happened to each database. Its JSON form is a public contract
-//! (`d1-backup run --json`): fields are only ever added; arrays are never null.
+//! What the engine reports: the run report (what happened to each database), the prune
+//! report and the heartbeat outcomes it holds. Their JSON forms are public contracts
+//! (`d1-backup run --json`, `prune --json`): fields are only ever added; arrays are never
+//! null.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::error::{Error, ErrorKind};
+use crate::retention::Action;
 
 /// The outcome of one run.
 #[derive(Debug, Clone, Serialize)]
@@ -22,9 +25,9 @@ pub struct RunReport {
     pub interrupted: bool,
     /// Retention applied after the run to the databases it backed up (null when
     /// `retention.prune_after_run` is false or the run was interrupted).
-    pub prune: Option<crate::prune::PruneReport>,
+    pub prune: Option<PruneReport>,
     /// What happened to each configured heartbeat target (empty when none is configured).
-    pub heartbeat: Vec<crate::heartbeat::HeartbeatOutcome>,
+    pub heartbeat: Vec<HeartbeatOutcome>,
 }
 
 impl RunReport {
@@ -146,4 +149,51 @@ impl DatabaseReport {
             verified: None,
         }
     }
+}
+
+/// Every decision of a prune. Its JSON is the `prune --json` contract.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct PruneReport {
+    /// The day retention counted from.
+    pub today: NaiveDate,
+    /// True when nothing was deleted on purpose.
+    pub dry_run: bool,
+    /// One decision per database and date (and per stale object), in key order.
+    pub decisions: Vec<PruneDecision>,
+    /// Objects deleted.
+    pub deleted: usize,
+    /// Problems that stopped part of the prune (listing or deleting failed); nothing is
+    /// deleted for a database whose backups could not all be read.
+    pub errors: Vec<String>,
+}
+
+/// One keep-or-delete decision.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct PruneDecision {
+    /// The account's configured name.
+    pub account: String,
+    /// The database name.
+    pub database: String,
+    /// The backup's date.
+    pub date: NaiveDate,
+    /// Keep or delete.
+    pub action: Action,
+    /// Why.
+    pub reason: String,
+    /// The objects concerned.
+    pub keys: Vec<String>,
+}
+
+/// What happened to one heartbeat target.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct HeartbeatOutcome {
+    /// `kv`, `object` or `url`.
+    pub target: &'static str,
+    /// Where, without secrets (the KV key, the object key, the URL without its query).
+    pub destination: String,
+    /// Why it failed; null when delivered.
+    pub error: Option<String>,
 }

@@ -29,7 +29,8 @@ use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::Manifest;
 use crate::options::Force;
-use crate::plan::{self, Selector};
+use crate::plan;
+use crate::selector::Selector;
 
 /// D1 rejects a whole import that holds a statement longer than this (bytes).
 pub const D1_MAX_STATEMENT_BYTES: usize = crate::dump::D1_STATEMENT_LIMIT;
@@ -280,7 +281,7 @@ fn restore_selection<'e>(
     let all = plan::all_targets(engine.config())?;
     let matching: Vec<_> = all
         .iter()
-        .filter(|t| selector.matches(t.account, &t.entry))
+        .filter(|t| selector.matches(&t.account.name, &t.entry.name))
         .collect();
     match matching.as_slice() {
         [one] => Ok((one.account, one.entry.name.clone())),

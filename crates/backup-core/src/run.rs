@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::heartbeat::Heartbeat;
-use crate::job::Job;
+use crate::job::{Job, Limits};
 use crate::options::RunOptions;
 use crate::plan::{self, Resolved};
 use crate::progress::Progress;
@@ -78,23 +78,4 @@ pub(crate) async fn run(
     }
     report.heartbeat = engine.send_heartbeat(&Heartbeat::of_run(&report)).await;
     Ok(report)
-}
-
-/// The concurrency limits a job must hold while it works.
-pub(crate) struct Limits<'a> {
-    global: &'a Semaphore,
-    account: &'a Semaphore,
-}
-
-impl Limits<'_> {
-    pub(crate) async fn acquire(
-        &self,
-    ) -> Option<(
-        tokio::sync::SemaphorePermit<'_>,
-        tokio::sync::SemaphorePermit<'_>,
-    )> {
-        let account = self.account.acquire().await.ok()?;
-        let global = self.global.acquire().await.ok()?;
-        Some((account, global))
-    }
 }

@@ -24,68 +24,9 @@ use crate::formats::{VERIFICATION_KIND, VERIFICATION_VERSION, VerificationRecord
 use crate::layout;
 use crate::live::{self, LiveComparison};
 use crate::manifest::{self, Manifest};
-use crate::plan::{self, Selector, Target};
+use crate::options::VerifyOptions;
+use crate::plan::{self, Target};
 use crate::restore;
-
-/// What to verify.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct VerifyOptions {
-    /// The backup date to verify; `None` takes each database's newest complete backup.
-    pub date: Option<NaiveDate>,
-    /// Databases to verify; empty means all configured ones.
-    pub only: Vec<Selector>,
-    /// Where scratch databases are restored (the caller's temporary directory; the library
-    /// reads no environment). Each is deleted after its checks.
-    pub scratch_dir: PathBuf,
-    /// Also compare every table with the live database: through D1's query API for a D1
-    /// database (it reads every row: budget for the query API's `rows_read`), or the source
-    /// file for a local one.
-    pub against_live: bool,
-    /// Store each result as a verification record beside the manifest (default true).
-    pub record: bool,
-}
-
-impl VerifyOptions {
-    /// Verifies every configured database's newest backup, restoring under `scratch_dir`.
-    pub fn new(scratch_dir: impl Into<PathBuf>) -> Self {
-        Self {
-            date: None,
-            only: Vec::new(),
-            scratch_dir: scratch_dir.into(),
-            against_live: false,
-            record: true,
-        }
-    }
-
-    /// Verifies the backups of `date` instead of the newest ones.
-    #[must_use]
-    pub fn date(mut self, date: NaiveDate) -> Self {
-        self.date = Some(date);
-        self
-    }
-
-    /// Restricts verification to the databases matching `selectors`.
-    #[must_use]
-    pub fn only(mut self, selectors: impl IntoIterator<Item = Selector>) -> Self {
-        self.only = selectors.into_iter().collect();
-        self
-    }
-
-    /// Also compares every table with the live database.
-    #[must_use]
-    pub fn against_live(mut self, yes: bool) -> Self {
-        self.against_live = yes;
-        self
-    }
-
-    /// Whether results are stored as verification records (default true).
-    #[must_use]
-    pub fn record(mut self, yes: bool) -> Self {
-        self.record = yes;
-        self
-    }
-}
 
 /// One database's verification.
 #[derive(Debug, Clone, Serialize)]

@@ -8,10 +8,12 @@
 //! declares is named after its `database_name`; others keep their file name.
 
 use std::collections::HashMap;
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+
+use crate::error::Error;
 
 /// The Durable Object namespace wrangler keeps D1 databases in.
 pub(crate) const D1_NAMESPACE: &str = "miniflare-D1DatabaseObject";
@@ -156,6 +158,60 @@ fn drop_trailing_commas(json: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// The SQLite files of a wrangler state directory (`.wrangler/state/v3/d1`, or its
+/// `miniflare-D1DatabaseObject` folder), as `(name, path)` sorted by name. A database is named
+/// after its `database_name` when the project's wrangler config declares its id, else after
+/// its file name (see `crate::wrangler`).
+pub(crate) fn wrangler_databases(state: &Path) -> Result<Vec<(String, PathBuf)>, Error> {
+    let nested = state.join(D1_NAMESPACE);
+    let folder = if nested.is_dir() {
+        nested
+    } else {
+        state.to_path_buf()
+    };
+    let entries = std::fs::read_dir(&folder).map_err(|e| {
+        Error::local_io(
+            format!(
+                "cannot read the wrangler state directory {}; point wrangler_state at .wrangler/state/v3/d1 of a project that ran `wrangler d1 ... --local`",
+                folder.display()
+            ),
+            e,
+        )
+    })?;
+    let declared = declared_names(state);
+    let mut found = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|e| Error::local_io(format!("cannot read {}", folder.display()), e))?
+            .path();
+        let is_sqlite = path.extension().is_some_and(|e| e == "sqlite");
+        let stem = path_stem(&path);
+        // metadata.sqlite is miniflare's own bookkeeping, not a database.
+        if is_sqlite && stem != "metadata" && path.is_file() {
+            let name = declared
+                .get(stem)
+                .cloned()
+                .unwrap_or_else(|| stem.to_owned());
+            found.push((name, path));
+        }
+    }
+    found.sort();
+    // Two files declared under one name (an env's preview id, say): the later keeps its stem.
+    let mut seen = std::collections::HashSet::new();
+    for (name, path) in &mut found {
+        if !seen.insert(name.clone()) {
+            path_stem(path).clone_into(name);
+        }
+    }
+    Ok(found)
+}
+
+fn path_stem(path: &Path) -> &str {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

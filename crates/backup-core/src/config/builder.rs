@@ -90,7 +90,7 @@ impl ConfigBuilder {
     /// [`ErrorKind::Config`](crate::ErrorKind::Config) whose
     /// [`problems`](Error::problems) name every wrong field.
     pub fn build(self) -> Result<Config, Error> {
-        let problems = crate::validate::problems(&self.config);
+        let problems = super::validate::problems(&self.config);
         if !problems.is_empty() {
             return Err(ConfigError::InvalidValues { problems }.into());
         }

@@ -8,8 +8,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::prune::PruneReport;
-use crate::report::{RunReport, Status};
+use crate::report::{PruneReport, RunReport, Status};
 
 /// The heartbeat record format version.
 pub const HEARTBEAT_VERSION: u32 = 1;

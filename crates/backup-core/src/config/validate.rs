@@ -371,7 +371,7 @@ fn check_schedules(config: &Config, problems: &mut Vec<Problem>) {
                 let expands = config.accounts.iter().any(|a| a.wrangler_state.is_some());
                 for selector in parsed.only.iter().filter(|_| !expands) {
                     let known = config.accounts.iter().any(|a| {
-                        a.databases.iter().any(|d| selector.matches(a, d))
+                        a.databases.iter().any(|d| selector.matches(&a.name, &d.name))
                     });
                     if !known {
                         problems.push(Problem::new(
