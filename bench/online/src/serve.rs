@@ -6,9 +6,11 @@
 //! - `POST …/d1/database/{id}/raw` and `…/query`: the request's SQL (`{"sql","params"}` or
 //!   `{"batch":[…]}`) run on the SQLite file, read-only, one connection per HTTP connection;
 //!   answers as D1 sends them (numbers through a double, blobs as byte arrays, errors as
-//!   HTTP 400 code 7500 `<message>: SQLITE_<CODE>`; statements over 100,000 bytes refused
-//!   with `statement too long: SQLITE_TOOBIG`);
-//! - `GET …/d1/database/{id}/time_travel/bookmark`: a fixed bookmark (nothing writes);
+//!   HTTP 400 code 7500 `<message>: SQLITE_<CODE>`; D1's limits applied: statements over
+//!   100,000 bytes refused with `statement too long: SQLITE_TOOBIG`, more than 100 bound
+//!   parameters, results over 50 MB; a write fails with SQLITE_READONLY);
+//! - `GET …/d1/database/{id}/time_travel/bookmark`: a fixed bookmark (nothing writes), the
+//!   same as the export's `at_bookmark`;
 //! - `POST …/d1/database/{id}/export`: the polling export (202 `active` for `polls` polls and
 //!   at least `size / export_rate` seconds, then 200 `complete` with a signed URL), and the
 //!   signed URL itself, serving the D1 dump of the same file with `Range` support.
@@ -481,6 +483,11 @@ fn info(db: &Db) -> (u16, Vec<u8>) {
     )
 }
 
+/// D1's limits (developers.cloudflare.com/d1/platform/limits): bound parameters per query,
+/// and the query result's size.
+const MAX_PARAMS: usize = 100;
+const MAX_RESULT: usize = 50_000_000;
+
 /// D1's answer to SQL that controls transactions itself.
 const TRANSACTION_REFUSED: &str = "To execute a transaction, please use the state.storage.transaction() or state.storage.transactionSync() APIs instead of the SQL BEGIN TRANSACTION or SAVEPOINT statements. The JavaScript API is safer because it will automatically roll back on exceptions, and because it interacts correctly with Durable Objects' automatic atomic write coalescing.: SQLITE_AUTH";
 
@@ -497,9 +504,12 @@ fn sql(
         Ok(s) => s,
         Err(message) => return fail(failure(400, 7400, &message)),
     };
-    for (text, _) in &statements {
+    for (text, params) in &statements {
         if text.len() > 100_000 {
             return fail(failure(400, 7500, "statement too long: SQLITE_TOOBIG"));
+        }
+        if params.len() > MAX_PARAMS {
+            return fail(failure(400, 7500, "too many SQL variables: SQLITE_ERROR"));
         }
         let first = text
             .trim_start()
@@ -536,6 +546,17 @@ fn sql(
         }
     }
     results.push(b']');
+    if results.len() > MAX_RESULT {
+        // D1's limit ("Maximum query result size: 50 MB"); the wording is this stand-in's.
+        return fail(failure(
+            400,
+            7500,
+            &format!(
+                "D1_ERROR: the query result is {} bytes, over the 50 MB limit: SQLITE_TOOBIG",
+                results.len()
+            ),
+        ));
+    }
     let (status, body) = envelope(200, &results);
     (status, body, total_rows)
 }
