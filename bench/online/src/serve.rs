@@ -27,6 +27,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::{Connection, OpenFlags, Statement};
 use serde_json::Value;
 
@@ -617,8 +618,7 @@ fn bind(statement: &mut Statement<'_>, params: &[Value]) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs one statement (one SQL text: a text holding several statements runs them all and
-/// answers the last, as this stand-in needs no more), appending its result object.
+/// Runs one `sql` text (usually one statement), appending one result object per statement.
 fn run_statement(
     conn: &Connection,
     text: &str,
@@ -630,11 +630,36 @@ fn run_statement(
     let mut statement = match conn.prepare_cached(text) {
         Ok(s) => s,
         Err(rusqlite::Error::MultipleStatement) => {
-            return Err("this stand-in runs one statement per `sql`: SQLITE_ERROR".to_owned());
+            // Several statements in one `sql`: one result each, `params` bound to each one
+            // that has placeholders (as the simulator does).
+            let mut batch = rusqlite::Batch::new(conn, text);
+            let mut total = 0;
+            let mut first = true;
+            while let Some(mut statement) = batch.next().map_err(|e| d1_error(&e))? {
+                if statement.parameter_count() > 0 {
+                    bind(&mut statement, params)?;
+                }
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                total += write_result(&mut statement, raw, out, started)?;
+            }
+            return Ok(total);
         }
         Err(e) => return Err(d1_error(&e)),
     };
     bind(&mut statement, params)?;
+    write_result(&mut statement, raw, out, started)
+}
+
+/// Runs a prepared, bound statement and appends its result object.
+fn write_result(
+    statement: &mut Statement<'_>,
+    raw: bool,
+    out: &mut Vec<u8>,
+    started: Instant,
+) -> Result<u64, String> {
     let columns: Vec<String> = statement.column_names().map(str::to_owned).collect();
     let mut rows_out = Vec::with_capacity(1 << 20);
     let mut count = 0u64;
