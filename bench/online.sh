@@ -188,13 +188,14 @@ done
 
 # --- 3. measuring -------------------------------------------------------------------------
 CSV="$WORK/online.csv"
-echo "mode,run,wall_s,max_rss_kb,user_s,sys_s,load1,sql_bytes,stored_bytes,identical_to_d1_dump,api_requests,raw_requests,query_requests,api_bytes,largest_answer_bytes,longest_ms,longest_kind,longest_query_ms,query_ms_total,export_requests,exports_completed,export_ms,downloads,download_bytes,rows_read" > "$CSV"
+echo "mode,run,wall_s,max_rss_kb,user_s,sys_s,load1,sql_bytes,stored_bytes,identical_to_d1_dump,api_requests,raw_requests,query_requests,api_bytes,largest_answer_bytes,longest_ms,longest_kind,longest_query_ms,longest_with_answer_ms,query_ms_total,export_requests,exports_completed,export_ms,downloads,download_bytes,rows_read" > "$CSV"
 stat_fields() { # STATS_JSON -> CSV fields
   python3 -c '
 import json, sys
 s = json.loads(sys.argv[1])
 print(",".join(str(x) for x in [s["api_requests"], s["raw"], s["query"], s["api_bytes"],
     s["largest_answer_bytes"], s["longest_ms"], s["longest_kind"], s["longest_query_ms"],
+    s["longest_with_answer_ms"],
     s["query_ms_total"], s["export"], s["exports_completed"], s["export_ms"], s["download"], s["download_bytes"], s["rows_read"]]))' "$1"
 }
 for run in $(seq "$RUNS"); do

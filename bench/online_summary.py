@@ -19,6 +19,13 @@ def num(row, key):
     return float(row[key])
 
 
+def secs(ms):
+    """A duration for the tables: ms below 10 s."""
+    if ms < 100:
+        return f"{ms:.1f} ms"
+    return f"{ms:.0f} ms" if ms < 10_000 else f"{ms / 1000:.1f} s"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("csv")
@@ -70,7 +77,7 @@ def main():
               f"| {s['api']:.0f} ({s['raw']:.0f} queries) | {per_gib:.0f} "
               f"| {s['sql'] / s['api'] / MIB:.2f} MiB | {s['rss']:.0f} MiB | {s['cpu']:.2f} s "
               f"| {s['exports']}{' **(online must start none)**' if m == 'online' and s['exports'] else ''} "
-              f"| {s['blocked'] / 1000:.3f} s | {s['busy'] / 1000:.2f} s "
+              f"| {secs(s['blocked'])} | {secs(s['busy'])} "
               f"| {s['identical']}/{s['runs']} byte-identical |")
     print()
     print("*D1 blocked at once*: `d1`, the export's duration on the stand-in (start to `complete`: "
@@ -114,7 +121,7 @@ def main():
         slice_worst = o["largest"] / rate
         cells = [
             f"{n:,} (at {per_req / MIB:.2f} MiB each, as measured)",
-            f"{o['blocked'] / 1000:.3f} s on the stand-in; at most {slice_worst:.1f} s if D1 "
+            f"{secs(o['blocked'])} on the stand-in; at most {slice_worst:.1f} s if D1 "
             f"read a page ({o['largest'] / MIB:.2f} MiB answer) no faster than it exports",
             f"{o['busy'] / 1000 * size / o['sql']:.0f} s on the stand-in; at most "
             f"{t_export / 60:.0f} min at D1's export rate, in slices",
@@ -122,7 +129,7 @@ def main():
             f"{a.rtt_ms:.0f} ms round trip) = {wall_rtt / 60:.1f} min; the request budget "
             f"({a.budget:.0f} per 5 min) allows it in no less than {floor / 60:.1f} min",
             f"{n / (size / GIB):.0f}",
-            "none (reads only; each request holds D1 for one page)",
+            f"none: other queries wait at most one page ({secs(o['blocked'])} here)",
         ]
     print(f"| API requests | ~6 (list, schema, export start, polls) | {cells[0]} |")
     print(f"| longest single unavailability | **≥ {t_export / 60:.0f} min** (the whole export) | **{cells[1]}** |")

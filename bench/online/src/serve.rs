@@ -15,8 +15,8 @@
 //!   at least `size / export_rate` seconds, then 200 `complete` with a signed URL), and the
 //!   signed URL itself, serving the D1 dump of the same file with `Range` support.
 //!
-//! Every request is timed (from its last byte read to its answer's last byte written) and
-//! sized; `GET /stats` answers the totals (`?reset=1` also resets them), `--log FILE` gets one
+//! Every request is timed (the time to run it and build its answer, D1 busy with it; and
+//! until its answer's last byte is written) and sized; `GET /stats` answers the totals (`?reset=1` also resets them), `--log FILE` gets one
 //! CSV line per request, and `POST /shutdown` prints the totals and exits.
 
 use std::collections::HashMap;
@@ -62,6 +62,8 @@ struct Stats {
     longest_ms: f64,
     longest_kind: &'static str,
     longest_raw_ms: f64,
+    /// The longest API request including writing its answer.
+    longest_total_ms: f64,
     largest_answer: u64,
     /// Time in `/raw` and `/query` (D1 busy with our queries), summed.
     query_ms: f64,
@@ -118,7 +120,10 @@ pub fn run(listen: &str, settings: Settings) -> io::Result<()> {
     let log = match &settings.log {
         Some(path) => {
             let mut file = BufWriter::new(File::create(path)?);
-            writeln!(file, "t_s,kind,db,status,duration_ms,answer_bytes,rows")?;
+            writeln!(
+                file,
+                "t_s,kind,db,status,busy_ms,total_ms,answer_bytes,rows"
+            )?;
             Some(Mutex::new(file))
         }
         None => None,
@@ -162,6 +167,9 @@ impl Request {
 /// What one request was, for the statistics.
 struct Outcome {
     kind: &'static str,
+    /// The time to run the request and build its answer (D1 busy with it), before the answer
+    /// is written; zero for downloads.
+    busy: Duration,
     db: String,
     status: u16,
     bytes: u64,
@@ -192,7 +200,8 @@ fn connection(
 }
 
 fn record(shared: &Shared, o: &Outcome, took: Duration) {
-    let ms = took.as_secs_f64() * 1000.0;
+    let total_ms = took.as_secs_f64() * 1000.0;
+    let ms = o.busy.as_secs_f64() * 1000.0;
     {
         let mut s = lock(&shared.stats);
         let entry = s.by_kind.entry(o.kind).or_default();
@@ -200,6 +209,7 @@ fn record(shared: &Shared, o: &Outcome, took: Duration) {
         entry.1 += o.bytes;
         s.rows_read += o.rows;
         if o.kind != "download" {
+            s.longest_total_ms = s.longest_total_ms.max(total_ms);
             if ms > s.longest_ms {
                 s.longest_ms = ms;
                 s.longest_kind = o.kind;
@@ -214,7 +224,7 @@ fn record(shared: &Shared, o: &Outcome, took: Duration) {
     if let Some(log) = &shared.log {
         let _ = writeln!(
             lock(log),
-            "{:.3},{},{},{},{ms:.3},{},{}",
+            "{:.3},{},{},{},{ms:.3},{total_ms:.3},{},{}",
             shared.started.elapsed().as_secs_f64(),
             o.kind,
             o.db,
@@ -236,12 +246,13 @@ fn stats_json(s: &Stats) -> String {
         .map(|k| get(k))
         .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     let mut out = format!(
-        r#"{{"api_requests":{},"api_bytes":{},"longest_ms":{:.3},"longest_kind":"{}","longest_query_ms":{:.3},"largest_answer_bytes":{},"query_ms_total":{:.3},"rows_read":{},"export_ms":{:.3},"exports_completed":{}"#,
+        r#"{{"api_requests":{},"api_bytes":{},"longest_ms":{:.3},"longest_kind":"{}","longest_query_ms":{:.3},"longest_with_answer_ms":{:.3},"largest_answer_bytes":{},"query_ms_total":{:.3},"rows_read":{},"export_ms":{:.3},"exports_completed":{}"#,
         api.0,
         api.1,
         s.longest_ms,
         s.longest_kind,
         s.longest_raw_ms,
+        s.longest_total_ms,
         s.largest_answer,
         s.query_ms,
         s.rows_read,
@@ -369,10 +380,13 @@ fn respond(
         send(stream, 200, "application/json", body.as_bytes())?;
         std::process::exit(0);
     }
+    let started = Instant::now();
     let (kind, db, status, body, rows) = api(shared, request, conns);
+    let busy = started.elapsed();
     send(stream, status, "application/json", &body)?;
     Ok(Some(Outcome {
         kind,
+        busy,
         db,
         status,
         bytes: body.len() as u64,
@@ -806,6 +820,7 @@ fn download(
         send(stream, 403, "application/xml", body)?;
         return Ok(Outcome {
             kind: "download",
+            busy: Duration::ZERO,
             db: String::new(),
             status: 403,
             bytes: body.len() as u64,
@@ -846,6 +861,7 @@ fn download(
     }
     Ok(Outcome {
         kind: "download",
+        busy: Duration::ZERO,
         db: db.uuid.clone(),
         status: code,
         bytes: sent,
