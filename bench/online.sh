@@ -35,7 +35,8 @@
 #   3. runs `d1-backup run` with export = "d1" and export = "online" alternately, each under
 #      /usr/bin/time, and reads the stand-in's counters after each run;
 #   4. writes $WORK/online.csv (one row per run), $WORK/online.md (medians, per-run rows and
-#      the seed model) and prints online.md.
+#      the seed model) and prints online.md; a stored dump that differs from D1's gets
+#      $WORK/runs/MODE-RUN.diff (the first differing line from both).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -219,7 +220,17 @@ for run in $(seq "$RUNS"); do
     stored_bytes=0 identical=no
     if [ -n "$stored" ]; then
       stored_bytes=$(stat -c %s "$stored")
-      [ "$(sha256sum "$stored" | cut -d' ' -f1)" = "$DUMP_SHA" ] && identical=yes
+      if [ "$(sha256sum "$stored" | cut -d' ' -f1)" = "$DUMP_SHA" ]; then
+        identical=yes
+      else
+        # Where it first differs from D1's dump, with that line from both (for the lead).
+        line=$(cmp "$DUMP" "$stored" 2>&1 | sed -n 's/.*line \([0-9]*\).*/\1/p' | head -1)
+        { cmp "$DUMP" "$stored" 2>&1 | head -1
+          if [ -n "$line" ]; then
+            echo "--- D1's dump, line $line:"; sed -n "${line}p" "$DUMP" | cut -c1-2000
+            echo "--- stored ($mode), line $line:"; sed -n "${line}p" "$stored" | cut -c1-2000
+          fi; } > "$WORK/runs/$mode-$run.diff"
+      fi
     fi
     echo "$mode,$run,$wall,$rss,$user,$sys,$load,$DUMP_BYTES,$stored_bytes,$identical,$(stat_fields "$stats")" >> "$CSV"
     printf '  %-7s run %s: %7.2f s, %7d KiB peak, %6.2f+%5.2f CPU-s, %s (load %s)\n' \
