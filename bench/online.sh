@@ -10,9 +10,11 @@
 #   --size      the database's size, as bytes of its D1 dump (default 1GiB; about 0.7 of that
 #               as a SQLite file)
 #   --runs      runs per mode, alternating d1 / online (default 3; medians are reported)
-#   --modes     which export modes to run, alternating in every run: d1, online, auto
-#               (default d1,online; online and auto are skipped, with a warning, when the
-#               binary does not know `[run] export` yet)
+#   --modes     what to run, alternating in every run (default d1,online,reader):
+#               d1, online, auto: `d1-backup run` with that `[run] export` (online and auto
+#               are skipped, with a warning, when the binary does not know the key yet);
+#               reader: the baseline, `d1-bench-online read` (every table through /raw in
+#               ~1 MiB keyset pages of quote()d cells, nothing written): the stand-in's cost
 #   --sink      fs (default: d1-backup's fs sink, fsynced) or s3 (s3s-fs, as run.sh)
 #   --seed      the generator's seed (default 42); the database is cached in --work
 #   --polls     export polls answered `active` before `complete` (default 2; the poll
@@ -40,7 +42,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-SIZE=1GiB RUNS=3 MODES=d1,online SINK=fs SEED=42 POLLS=2 RATE=0 BIN="" WORK=/tmp/d1-bench-online
+SIZE=1GiB RUNS=3 MODES=d1,online,reader SINK=fs SEED=42 POLLS=2 RATE=0 BIN="" WORK=/tmp/d1-bench-online
 SEED_GB=2.4 SEED_MIN=60 RTT_MS=150 KEEP=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -68,6 +70,7 @@ mkdir -p "$WORK"/{bin,data,runs}
 WORK=$(cd "$WORK" && pwd)
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # user + system, in clock ticks
 
 # --- 1. builds ----------------------------------------------------------------------------
 if [ -z "$BIN" ]; then
@@ -111,6 +114,7 @@ export BENCH_CF_TOKEN=bench-token BENCH_S3_KEY=bench-key BENCH_S3_SECRET=bench-s
   --export-mib-s "$RATE" --log "$WORK/requests.csv" --db "big=$DB,$DUMP" \
   > "$WORK/standin.out" 2>&1 &
 PIDS+=($!)
+STANDIN_PID=$!
 for _ in $(seq 100); do grep -q '^ready' "$WORK/standin.out" 2>/dev/null && break; sleep 0.05; done
 grep -q '^ready' "$WORK/standin.out" || { cat "$WORK/standin.out" >&2; exit 1; }
 API=$(awk '/^api /{print $2}' "$WORK/standin.out")
@@ -174,7 +178,7 @@ config auto > "$WORK/auto.toml"
 WANT=()
 for mode in ${MODES//,/ }; do
   case "$mode" in
-    d1) WANT+=(d1) ;;
+    d1|reader) WANT+=("$mode") ;;
     online|auto)
       if "$D1B" --config "$WORK/$mode.toml" config check >"$WORK/$mode-check.out" 2>&1 \
          || "$D1B" run --help 2>/dev/null | grep -q -- '--export'; then
@@ -182,14 +186,14 @@ for mode in ${MODES//,/ }; do
       else
         log "WARNING: this d1-backup does not know [run] export = \"$mode\" yet ($(grep -m1 -i 'export' "$WORK/$mode-check.out" || tail -1 "$WORK/$mode-check.out")); $mode runs skipped"
       fi ;;
-    *) echo "unknown mode $mode (d1, online, auto)" >&2; exit 2 ;;
+    *) echo "unknown mode $mode (d1, online, auto, reader)" >&2; exit 2 ;;
   esac
 done
 [ ${#WANT[@]} -gt 0 ] || { log "nothing to run"; exit 1; }
 
 # --- 3. measuring -------------------------------------------------------------------------
 CSV="$WORK/online.csv"
-echo "mode,run,wall_s,max_rss_kb,user_s,sys_s,load1,sql_bytes,stored_bytes,identical_to_d1_dump,api_requests,raw_requests,query_requests,api_bytes,largest_answer_bytes,longest_ms,longest_kind,longest_query_ms,longest_with_answer_ms,query_ms_total,export_requests,exports_completed,export_ms,downloads,download_bytes,rows_read" > "$CSV"
+echo "mode,run,wall_s,max_rss_kb,user_s,sys_s,load1,sql_bytes,stored_bytes,identical_to_d1_dump,api_requests,raw_requests,query_requests,api_bytes,largest_answer_bytes,longest_ms,longest_kind,longest_query_ms,longest_with_answer_ms,query_ms_total,export_requests,exports_completed,export_ms,downloads,download_bytes,rows_read,standin_cpu_s" > "$CSV"
 stat_fields() { # STATS_JSON -> CSV fields
   python3 -c '
 import json, sys
@@ -208,16 +212,26 @@ for run in $(seq "$RUNS"); do
     sync
     curl -s -o /dev/null "$STATS?reset=1"
     load=$(load1)
+    ticks=$(cpu_ticks "$STANDIN_PID")
     report="$WORK/runs/$mode-$run.json"
-    if ! /usr/bin/time -f '%e %M %U %S' -o "$WORK/time.out" \
-         "$D1B" -q --config "$WORK/$mode.toml" run --only bench/big --force --json \
+    if [ "$mode" = reader ]; then
+      cmd=("$STANDIN" read --api "$API" --account "$ACCOUNT" --token "$BENCH_CF_TOKEN" --db "$UUID")
+    else
+      cmd=("$D1B" -q --config "$WORK/$mode.toml" run --only bench/big --force --json)
+    fi
+    if ! /usr/bin/time -f '%e %M %U %S' -o "$WORK/time.out" "${cmd[@]}" \
          > "$report" 2> "$WORK/runs/$mode-$run.log"; then
       cat "$WORK/runs/$mode-$run.log" >&2; log "FAILED: $mode run $run"; exit 1
     fi
     read -r wall rss user sys < <(tail -1 "$WORK/time.out")
     stats=$(curl -s "$STATS?reset=1")
-    stored=$(find "$SINK_DIR" -type f -size +1k -printf '%s %p\n' 2>/dev/null | sort -n | tail -1 | cut -d' ' -f2-)
-    stored_bytes=0 identical=no
+    standin_cpu=$(awk -v a="$ticks" -v b="$(cpu_ticks "$STANDIN_PID")" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", (b - a) / hz}')
+    stored="" stored_bytes=0 identical=no
+    if [ "$mode" = reader ]; then
+      identical=n/a
+    elif [ -d "$SINK_DIR" ]; then
+      stored=$(find "$SINK_DIR" -type f -size +1k -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2-)
+    fi
     if [ -n "$stored" ]; then
       stored_bytes=$(stat -c %s "$stored")
       if [ "$(sha256sum "$stored" | cut -d' ' -f1)" = "$DUMP_SHA" ]; then
@@ -232,7 +246,7 @@ for run in $(seq "$RUNS"); do
           fi; } > "$WORK/runs/$mode-$run.diff"
       fi
     fi
-    echo "$mode,$run,$wall,$rss,$user,$sys,$load,$DUMP_BYTES,$stored_bytes,$identical,$(stat_fields "$stats")" >> "$CSV"
+    echo "$mode,$run,$wall,$rss,$user,$sys,$load,$DUMP_BYTES,$stored_bytes,$identical,$(stat_fields "$stats"),$standin_cpu" >> "$CSV"
     printf '  %-7s run %s: %7.2f s, %7d KiB peak, %6.2f+%5.2f CPU-s, %s (load %s)\n' \
       "$mode" "$run" "$wall" "$rss" "$user" "$sys" \
       "$(python3 -c 'import json,sys; s=json.loads(sys.argv[1]); print("{} API requests, longest {:.0f} ms ({}), export {:.0f} ms".format(s["api_requests"], s["longest_ms"], s["longest_kind"], s["export_ms"]))' "$stats")" \

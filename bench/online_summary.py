@@ -38,7 +38,7 @@ def main():
     a = ap.parse_args()
 
     rows = list(csv.DictReader(open(a.csv)))
-    modes = [m for m in ("d1", "online", "auto") if any(r["mode"] == m for r in rows)]
+    modes = [m for m in ("d1", "online", "auto", "reader") if any(r["mode"] == m for r in rows)]
     print("# Online export vs D1's export\n")
     if a.machine:
         for line in open(a.machine):
@@ -53,10 +53,10 @@ def main():
         # d1: the export blocks D1 for its whole duration; online: one query at a time;
         # auto: whichever it did (an export, pages, or both).
         blocked = statistics.median(
-            max(num(r, "export_ms") if m != "online" else 0,
+            max(num(r, "export_ms") if m in ("d1", "auto") else 0,
                 num(r, "longest_query_ms") if m != "d1" else 0) for r in rs)
         busy = statistics.median(
-            (num(r, "export_ms") if m != "online" else 0)
+            (num(r, "export_ms") if m in ("d1", "auto") else 0)
             + (num(r, "query_ms_total") if m != "d1" else 0) for r in rs)
         med[m] = dict(
             runs=len(rs), wall=md("wall_s"), rss=md("max_rss_kb") / 1024, sql=sql,
@@ -65,28 +65,34 @@ def main():
             blocked=blocked, busy=busy, cpu=md("user_s") + md("sys_s"),
             identical=sum(r["identical_to_d1_dump"] == "yes" for r in rs),
             exports=max(int(r["export_requests"]) for r in rs),
+            standin=md("standin_cpu_s"),
         )
     print("## Medians\n")
     print("| mode | runs | wall | SQL throughput | API requests | requests / GiB | SQL per request "
-          "| peak RSS | CPU (user+sys) | export requests | D1 blocked at once | D1 busy in all "
+          "| peak RSS | CPU (user+sys) | stand-in CPU | export requests | D1 blocked at once | D1 busy in all "
           "| stored = D1's dump |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for m, s in med.items():
         per_gib = s["api"] / (s["sql"] / GIB)
         print(f"| `{m}` | {s['runs']} | {s['wall']:.2f} s | {s['sql'] / MIB / s['wall']:.1f} MiB/s "
               f"| {s['api']:.0f} ({s['raw']:.0f} queries) | {per_gib:.0f} "
               f"| {s['sql'] / s['api'] / MIB:.2f} MiB | {s['rss']:.0f} MiB | {s['cpu']:.2f} s "
+              f"| {s['standin']:.2f} s "
               f"| {s['exports']}{' **(online must start none)**' if m == 'online' and s['exports'] else ''} "
               f"| {secs(s['blocked'])} | {secs(s['busy'])} "
-              f"| {s['identical']}/{s['runs']} byte-identical |")
+              f"| {'n/a (writes nothing)' if m == 'reader' else str(s['identical']) + '/' + str(s['runs']) + ' byte-identical'} |")
     print()
     print("*D1 blocked at once*: `d1`, the export's duration on the stand-in (start to `complete`: "
           "the polls, and `--export-mib-s` if set; D1 serves no query meanwhile); `online`, the "
           "longest single `/raw` or `/query` request. *D1 busy in all*: the export's duration, or "
           "the sum of the query requests' durations. Requests count every API call (list, info, "
           "bookmark, schema, pages, export polls); signed-URL downloads are R2's and not counted. "
-          "*SQL per request*: the dump's bytes over the API requests. *Export requests*: export "
-          "starts and polls (the most in one run); `online` must make none.\n")
+          "*SQL per request*: the dump's bytes over the API requests. *Stand-in CPU*: the "
+          "stand-in's own user+system time during the run (`/proc`). *Export requests*: export "
+          "starts and polls (the most in one run); `online` must make none. `reader`: the "
+          "baseline (`d1-bench-online read`: every table through `/raw` in ~1 MiB keyset pages "
+          "of `quote()`d cells, nothing parsed into SQL or written), what reading the database "
+          "through the stand-in costs.\n")
 
     print("## Runs\n")
     print("| mode | run | wall s | peak RSS KiB | user+sys s | load | API requests | largest answer "

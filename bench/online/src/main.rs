@@ -16,11 +16,15 @@
 //!     `db <name> <uuid> <dump bytes> <sqlite bytes> <signed url>` line per database and
 //!     `ready`. `GET /stats[?reset=1]` answers the request totals; `POST /shutdown` prints
 //!     them (`stats {…}`) and exits.
+//! d1-bench-online read --api URL --account ID --token TOKEN --db UUID [--page 1MiB]
+//!     The baseline reader: every table through `/raw` in keyset pages of about --page bytes
+//!     of answer, every cell `quote()`d; writes nothing, prints one summary line.
 //! ```
 
 mod dump;
 mod encode;
 mod generate;
+mod read;
 mod serve;
 
 use std::io::BufWriter;
@@ -141,6 +145,16 @@ fn main() -> BoxResult<()> {
             serve::run(&listen, settings)?;
             Ok(())
         }
-        _ => Err("usage: d1-bench-online gen|dump|serve … (see the source's header)".into()),
+        "read" => {
+            let target = parse_size(&get("--page").unwrap_or_else(|| "1MiB".to_owned()))?;
+            read::read(
+                &get("--api").ok_or("--api URL is required")?,
+                &get("--account").ok_or("--account ID is required")?,
+                &get("--token").ok_or("--token TOKEN is required")?,
+                &get("--db").ok_or("--db UUID is required")?,
+                usize::try_from(target)?,
+            )
+        }
+        _ => Err("usage: d1-bench-online gen|dump|serve|read … (see the source's header)".into()),
     }
 }
