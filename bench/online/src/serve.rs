@@ -542,6 +542,9 @@ fn sql(
         match Connection::open_with_flags(&db.sqlite, OpenFlags::SQLITE_OPEN_READ_ONLY) {
             Ok(c) => {
                 c.set_prepared_statement_cache_capacity(64);
+                if let Err(e) = add_math_functions(&c) {
+                    return fail(failure(400, 7500, &d1_error(&e)));
+                }
                 conns.insert(db.uuid.clone(), c);
             }
             Err(e) => return fail(failure(400, 7500, &d1_error(&e))),
@@ -574,6 +577,30 @@ fn sql(
     }
     let (status, body) = envelope(200, &results);
     (status, body, total_rows)
+}
+
+/// `atan2(Y, X)`, one of SQLite's math functions, which D1 has and the bundled SQLite is
+/// built without (d1-backup's online export uses it to tell `-0.0` from `0.0`). NULL or
+/// non-numeric arguments give NULL, as in SQLite.
+fn add_math_functions(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    use rusqlite::types::ValueRef;
+    let number = |v: ValueRef<'_>| match v {
+        #[allow(clippy::cast_precision_loss)]
+        ValueRef::Integer(i) => Some(i as f64),
+        ValueRef::Real(r) => Some(r),
+        _ => None,
+    };
+    conn.create_scalar_function(
+        "atan2",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        move |ctx| {
+            Ok(number(ctx.get_raw(0))
+                .zip(number(ctx.get_raw(1)))
+                .map(|(y, x)| y.atan2(x)))
+        },
+    )
 }
 
 fn statements(body: &[u8]) -> Result<Vec<(String, Vec<Value>)>, String> {
