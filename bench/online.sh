@@ -193,7 +193,7 @@ done
 
 # --- 3. measuring -------------------------------------------------------------------------
 CSV="$WORK/online.csv"
-echo "mode,run,wall_s,max_rss_kb,user_s,sys_s,load1,sql_bytes,stored_bytes,identical_to_d1_dump,api_requests,raw_requests,query_requests,api_bytes,largest_answer_bytes,longest_ms,longest_kind,longest_query_ms,longest_with_answer_ms,query_ms_total,export_requests,exports_completed,export_ms,downloads,download_bytes,rows_read,standin_cpu_s" > "$CSV"
+echo "mode,run,wall_s,max_rss_kb,user_s,sys_s,load1,sql_bytes,stored_bytes,identical_to_d1_dump,api_requests,raw_requests,query_requests,api_bytes,largest_answer_bytes,longest_ms,longest_kind,longest_query_ms,longest_with_answer_ms,query_ms_total,export_requests,exports_completed,export_ms,downloads,download_bytes,rows_read,standin_cpu_s,dump_export,consistency" > "$CSV"
 stat_fields() { # STATS_JSON -> CSV fields
   python3 -c '
 import json, sys
@@ -226,11 +226,19 @@ for run in $(seq "$RUNS"); do
     read -r wall rss user sys < <(tail -1 "$WORK/time.out")
     stats=$(curl -s "$STATS?reset=1")
     standin_cpu=$(awk -v a="$ticks" -v b="$(cpu_ticks "$STANDIN_PID")" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", (b - a) / hz}')
-    stored="" stored_bytes=0 identical=no
+    stored="" stored_bytes=0 identical=no dump_mode=n/a consistency=n/a
     if [ "$mode" = reader ]; then
       identical=n/a
     elif [ -d "$SINK_DIR" ]; then
       stored=$(find "$SINK_DIR" -type f -size +1k -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2-)
+      # The manifest's dump.export (absent before issue 13: d1) and dump.consistency.
+      manifest=$(find "$SINK_DIR" -type f -name '*.manifest.json' | head -1)
+      if [ -n "$manifest" ]; then
+        read -r dump_mode consistency < <(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1])).get("dump", {})
+print(d.get("export") or "d1", d.get("consistency") or "snapshot")' "$manifest")
+      fi
     fi
     if [ -n "$stored" ]; then
       stored_bytes=$(stat -c %s "$stored")
@@ -246,7 +254,7 @@ for run in $(seq "$RUNS"); do
           fi; } > "$WORK/runs/$mode-$run.diff"
       fi
     fi
-    echo "$mode,$run,$wall,$rss,$user,$sys,$load,$DUMP_BYTES,$stored_bytes,$identical,$(stat_fields "$stats"),$standin_cpu" >> "$CSV"
+    echo "$mode,$run,$wall,$rss,$user,$sys,$load,$DUMP_BYTES,$stored_bytes,$identical,$(stat_fields "$stats"),$standin_cpu,$dump_mode,$consistency" >> "$CSV"
     printf '  %-7s run %s: %7.2f s, %7d KiB peak, %6.2f+%5.2f CPU-s, %s (load %s)\n' \
       "$mode" "$run" "$wall" "$rss" "$user" "$sys" \
       "$(python3 -c 'import json,sys; s=json.loads(sys.argv[1]); print("{} API requests, longest {:.0f} ms ({}), export {:.0f} ms".format(s["api_requests"], s["longest_ms"], s["longest_kind"], s["export_ms"]))' "$stats")" \

@@ -66,12 +66,14 @@ def main():
             identical=sum(r["identical_to_d1_dump"] == "yes" for r in rs),
             exports=max(int(r["export_requests"]) for r in rs),
             standin=md("standin_cpu_s"),
+            manifest=", ".join(sorted({f"{r.get('dump_export', '?')} / {r.get('consistency', '?')}"
+                                       for r in rs})),
         )
     print("## Medians\n")
     print("| mode | runs | wall | SQL throughput | API requests | requests / GiB | SQL per request "
           "| peak RSS | CPU (user+sys) | stand-in CPU | export requests | D1 blocked at once | D1 busy in all "
-          "| stored = D1's dump |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+          "| stored = D1's dump | manifest: export / consistency |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for m, s in med.items():
         per_gib = s["api"] / (s["sql"] / GIB)
         print(f"| `{m}` | {s['runs']} | {s['wall']:.2f} s | {s['sql'] / MIB / s['wall']:.1f} MiB/s "
@@ -80,7 +82,8 @@ def main():
               f"| {s['standin']:.2f} s "
               f"| {s['exports']}{' **(online must start none)**' if m == 'online' and s['exports'] else ''} "
               f"| {secs(s['blocked'])} | {secs(s['busy'])} "
-              f"| {'n/a (writes nothing)' if m == 'reader' else str(s['identical']) + '/' + str(s['runs']) + ' byte-identical'} |")
+              f"| {'n/a (writes nothing)' if m == 'reader' else str(s['identical']) + '/' + str(s['runs']) + ' byte-identical'} "
+              f"| {s['manifest']}{' **(expected online)**' if m == 'online' and 'online /' not in s['manifest'] else ''} |")
     print()
     print("*D1 blocked at once*: `d1`, the export's duration on the stand-in (start to `complete`: "
           "the polls, and `--export-mib-s` if set; D1 serves no query meanwhile); `online`, the "
@@ -88,7 +91,8 @@ def main():
           "the sum of the query requests' durations. Requests count every API call (list, info, "
           "bookmark, schema, pages, export polls); signed-URL downloads are R2's and not counted. "
           "*SQL per request*: the dump's bytes over the API requests. *Stand-in CPU*: the "
-          "stand-in's own user+system time during the run (`/proc`). *Export requests*: export "
+          "stand-in's own user+system time during the run (`/proc`). *Manifest*: the stored manifest's `dump.export` (absent before issue 13: `d1`) and "
+          "`dump.consistency`. *Export requests*: export "
           "starts and polls (the most in one run); `online` must make none. `reader`: the "
           "baseline (`d1-bench-online read`: every table through `/raw` in ~1 MiB keyset pages "
           "of `quote()`d cells, nothing parsed into SQL or written), what reading the database "
