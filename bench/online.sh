@@ -14,7 +14,8 @@
 #               d1, online, auto: `d1-backup run` with that `[run] export` (online and auto
 #               are skipped, with a warning, when the binary does not know the key yet);
 #               reader: the baseline, `d1-bench-online read` (every table through /raw in
-#               ~1 MiB keyset pages of quote()d cells, nothing written): the stand-in's cost
+#               ~1 MiB keyset pages, cells in the online export's exact form, nothing
+#               written): the stand-in's cost
 #   --sink      fs (default: d1-backup's fs sink, fsynced) or s3 (s3s-fs, as run.sh)
 #   --seed      the generator's seed (default 42); the database is cached in --work
 #   --polls     export polls answered `active` before `complete` (default 2; the poll

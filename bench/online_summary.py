@@ -94,9 +94,9 @@ def main():
           "stand-in's own user+system time during the run (`/proc`). *Manifest*: the stored manifest's `dump.export` (absent before issue 13: `d1`) and "
           "`dump.consistency`. *Export requests*: export "
           "starts and polls (the most in one run); `online` must make none. `reader`: the "
-          "baseline (`d1-bench-online read`: every table through `/raw` in ~1 MiB keyset pages "
-          "of `quote()`d cells, nothing parsed into SQL or written), what reading the database "
-          "through the stand-in costs.\n")
+          "baseline (`d1-bench-online read`: every table through `/raw` in ~1 MiB keyset pages, "
+          "cells in the online export's exact form, nothing parsed into SQL or written), what "
+          "reading the database through the stand-in costs.\n")
 
     print("## Runs\n")
     print("| mode | run | wall s | peak RSS KiB | user+sys s | load | API requests | largest answer "

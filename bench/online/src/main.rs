@@ -17,8 +17,10 @@
 //!     `ready`. `GET /stats[?reset=1]` answers the request totals; `POST /shutdown` prints
 //!     them (`stats {…}`) and exits.
 //! d1-bench-online read --api URL --account ID --token TOKEN --db UUID [--page 1MiB]
+//!                      [--cells exact|quote]
 //!     The baseline reader: every table through `/raw` in keyset pages of about --page bytes
-//!     of answer, every cell `quote()`d; writes nothing, prints one summary line.
+//!     of answer, every cell in d1-backup's exact form (or `quote()`d); writes nothing,
+//!     prints one summary line.
 //! ```
 
 mod dump;
@@ -153,6 +155,7 @@ fn main() -> BoxResult<()> {
                 &get("--token").ok_or("--token TOKEN is required")?,
                 &get("--db").ok_or("--db UUID is required")?,
                 usize::try_from(target)?,
+                get("--cells").is_some_and(|c| c == "quote"),
             )
         }
         _ => Err("usage: d1-bench-online gen|dump|serve|read … (see the source's header)".into()),

@@ -1,7 +1,9 @@
 //! A reference reader for the online path, the benchmark's baseline: every table of a
 //! database read through `/raw` in keyset pages (rowid, or the primary key of a WITHOUT ROWID
-//! table) with every cell as `quote()` (exact), the page size adapted so an answer holds about
-//! `target` bytes. It writes nothing: its time is what reading the database through the
+//! table) with every cell in an exact form, the page size adapted so an answer holds about
+//! `target` bytes. The exact form is d1-backup's online export's (`exact`: the storage class
+//! and the value, integers as decimal text, text and blobs as hex; see
+//! `crates/backup-core/src/online/pages.rs`), or `quote()` (`--cells quote`, smaller answers). It writes nothing: its time is what reading the database through the
 //! stand-in costs, the floor under any online export of it.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -71,7 +73,24 @@ fn quote_ident(name: &str) -> String {
 }
 
 /// Reads the whole database; prints one summary line.
-pub fn read(api: &str, account: &str, token: &str, db: &str, target: usize) -> BoxResult<()> {
+/// A column's cell in d1-backup's exact form.
+fn exact(c: &str) -> String {
+    format!(
+        "CASE typeof({c}) WHEN 'integer' THEN 'i'||CAST({c} AS TEXT) \
+         WHEN 'real' THEN CASE WHEN {c} = 0 THEN CASE WHEN atan2({c}, -1.0) < 0 THEN 'r-0.0' ELSE 'r0.0' END \
+         WHEN abs({c}) > 1.7976931348623157e308 THEN 'r'||CAST({c} AS TEXT) ELSE {c} END \
+         WHEN 'text' THEN 't'||hex({c}) WHEN 'blob' THEN 'b'||hex({c}) END"
+    )
+}
+
+pub fn read(
+    api: &str,
+    account: &str,
+    token: &str,
+    db: &str,
+    target: usize,
+    quote: bool,
+) -> BoxResult<()> {
     let rest = api
         .strip_prefix("http://")
         .ok_or("--api must be http://HOST:PORT/…")?;
@@ -110,7 +129,13 @@ pub fn read(api: &str, account: &str, token: &str, db: &str, target: usize) -> B
             .collect();
         let cells = columns
             .iter()
-            .map(|(c, _)| format!("quote({})", quote_ident(c)))
+            .map(|(c, _)| {
+                if quote {
+                    format!("quote({})", quote_ident(c))
+                } else {
+                    exact(&quote_ident(c))
+                }
+            })
             .collect::<Vec<_>>()
             .join(", ");
         let without_rowid = sql.to_ascii_uppercase().contains("WITHOUT ROWID");
