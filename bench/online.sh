@@ -104,6 +104,8 @@ log "database: $(stat -c %s "$DB") bytes of SQLite, $DUMP_BYTES bytes of D1 dump
 
 PIDS=()
 cleanup() {
+  # The stand-in prints its totals since the last reset (`stats {…}`) into standin.out.
+  [ -n "${STATS:-}" ] && curl -s -o /dev/null -X POST "${STATS%/stats}/shutdown" || true
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   if [ "$KEEP" = 0 ]; then rm -rf "$WORK/s3data" "$WORK/fs-sink"; fi
 }
