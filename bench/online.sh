@@ -27,6 +27,9 @@
 #   --seed-db-gb, --seed-export-min   the seed model's database (2.4 GB) and D1's export
 #               time for it (60 min: "D1 export API takes >60 min", seed deployment report)
 #   --rtt-ms    the model's round trip per request to Cloudflare's API (default 150)
+#   --budget    [cloudflare] requests_per_five_minutes for d1-backup (default: unset, i.e.
+#               d1-backup's 900, paced at 3 requests/s after a burst of 10, which bounds
+#               the online export's wall time; e.g. 1000000 to measure it unpaced)
 #   --keep      leave the sink's data behind
 #
 # What it does (bench/README.md, "Online export"):
@@ -44,7 +47,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SIZE=1GiB RUNS=3 MODES=d1,online,reader SINK=fs SEED=42 POLLS=2 RATE=0 BIN="" WORK=/tmp/d1-bench-online
-SEED_GB=2.4 SEED_MIN=60 RTT_MS=150 KEEP=0
+SEED_GB=2.4 SEED_MIN=60 RTT_MS=150 BUDGET="" KEEP=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --size) SIZE=$2; shift ;;
@@ -59,6 +62,7 @@ while [ $# -gt 0 ]; do
     --seed-db-gb) SEED_GB=$2; shift ;;
     --seed-export-min) SEED_MIN=$2; shift ;;
     --rtt-ms) RTT_MS=$2; shift ;;
+    --budget) BUDGET=$2; shift ;;
     --keep) KEEP=1 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -151,6 +155,7 @@ config() { # MODE ("" for the default, which is d1)
   cat <<EOF
 [cloudflare]
 api_base_url = "$API"
+$([ -n "$BUDGET" ] && echo "requests_per_five_minutes = $BUDGET")
 
 [sink]
 $SINK_TOML
@@ -269,7 +274,8 @@ done
 {
   echo "machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/^Mem/{print $2}') GiB RAM, kernel $(uname -r); $(date -u +%Y-%m-%dT%H:%MZ)"
   echo "d1-backup: $("$D1B" --version 2>/dev/null || echo '?') ($(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git diff --quiet HEAD -- crates || echo ', with uncommitted changes'))"
-  echo "database: $(stat -c %s "$DB") bytes of SQLite, $DUMP_BYTES bytes of D1 dump (size $SIZE, seed $SEED); sink $SINK; polls $POLLS; stand-in export rate ${RATE} MiB/s (0: polls only)"
+  echo "database: $(stat -c %s "$DB") bytes of SQLite, $DUMP_BYTES bytes of D1 dump (size $SIZE, seed $SEED); sink $SINK; polls $POLLS; stand-in export rate ${RATE} MiB/s (0: polls only); request budget ${BUDGET:-900 (default)} per 5 min"
 } > "$WORK/machine.txt"
 python3 "$ROOT/bench/online_summary.py" "$CSV" "$WORK/machine.txt" \
-  --seed-db-gb "$SEED_GB" --seed-export-min "$SEED_MIN" --rtt-ms "$RTT_MS" | tee "$WORK/online.md"
+  --seed-db-gb "$SEED_GB" --seed-export-min "$SEED_MIN" --rtt-ms "$RTT_MS" \
+  --budget "${BUDGET:-900}" | tee "$WORK/online.md"
