@@ -199,7 +199,7 @@ pub(crate) async fn check(engine: &Engine) -> Vec<Check> {
             checks.push(Check {
                 what: format!("database {}/{name}", remote.account),
                 ok: false,
-                detail: "configured but not found: check its name, or run `d1-backup databases`"
+                detail: "configured but not found: check its name against the databases the token can list"
                     .to_owned(),
             });
         }

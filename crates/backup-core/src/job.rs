@@ -112,7 +112,7 @@ impl<'r> Job<'r> {
             lease.release().await;
             return self.skip(report, &manifest);
         }
-        let started_at = Utc::now();
+        let started_at = self.engine.clock().now();
         report.started_at = Some(started_at);
         let work = async {
             let done = self.transfer(database_id, &report.key).await?;
@@ -138,7 +138,7 @@ impl<'r> Job<'r> {
             () = self.cancel.cancelled() => Err(Failure::new(Error::cancelled())),
         };
         lease.release().await;
-        report.finished_at = Some(Utc::now());
+        report.finished_at = Some(self.engine.clock().now());
         match outcome {
             Ok((manifest, exports, notes)) => {
                 report.exports = exports;
@@ -246,7 +246,7 @@ impl<'r> Job<'r> {
             },
             date: self.options.date,
             started_at,
-            finished_at: Utc::now(),
+            finished_at: self.engine.clock().now(),
             dump: ManifestDump {
                 key: key.to_owned(),
                 bytes: done.stored.receipt.size,

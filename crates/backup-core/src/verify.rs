@@ -108,9 +108,9 @@ pub(crate) async fn verify(
             }
             Ok(None) => v.problems.push(match options.date {
                 Some(d) => {
-                    format!("no complete backup dated {d}; `d1-backup list` shows what there is")
+                    format!("no complete backup dated {d}; list the backups to see what there is")
                 }
-                None => "no complete backup; run `d1-backup run` first".to_owned(),
+                None => "no complete backup; back it up first".to_owned(),
             }),
             Err(error) => v.problems.push(error.chain()),
         }
