@@ -121,6 +121,17 @@
 //! # }
 //! ```
 //!
+//! # Errors
+//!
+//! Every fallible call returns the crate's one [`Error`]: its [`ErrorKind`] groups failures
+//! by what the caller can do (fix the configuration, rotate a token, wait and retry, back up
+//! again), [`Error::is_retryable`] says whether the same call may succeed later unchanged,
+//! and its [`source`](std::error::Error::source) chain keeps the cause (a
+//! [`d1_export::Error`], an [`r2_sink::Error`], a [`ConfigError`], an I/O error). Messages say
+//! what is wrong in library terms; they never name a command-line flag, and never hold a
+//! secret. A database that fails in a run does not fail the run: its [`DatabaseReport`]
+//! carries the [`Error`] in `cause`.
+//!
 //! # Crate features
 //!
 //! - `compression`: zstd and gzip dumps (`[run] compression`, per-database overrides).
@@ -155,8 +166,6 @@ mod lease;
 #[cfg(feature = "sqlite")]
 mod live;
 mod local;
-// The manifest keeps its old path inside the crate; it lives with the other formats.
-use formats::manifest;
 mod options;
 mod plan;
 mod progress;
@@ -182,6 +191,9 @@ mod transfer;
 mod verify;
 mod vtab_export;
 mod wrangler;
+
+// The manifest keeps its old path inside the crate; it lives with the other formats.
+use formats::manifest;
 
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use compression::Compression;
