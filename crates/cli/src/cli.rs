@@ -50,6 +50,17 @@ pub(crate) struct GlobalArgs {
     /// Only errors on stderr. Example: -q
     #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
     pub(crate) quiet: bool,
+    /// How log lines are written: text (colour only on a terminal, never with NO_COLOR) or
+    /// json (one object per line, for log shippers). Example: --log-format json
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t,
+        env = "D1_BACKUP_LOG_FORMAT",
+        value_name = "FORMAT"
+    )]
+    pub(crate) log_format: crate::logging::LogFormat,
 }
 
 impl GlobalArgs {
