@@ -312,6 +312,10 @@ pub struct AccountConfig {
     /// backed up, named by its file name. Relative paths are relative to the config file (in
     /// code: to the process's working directory).
     pub wrangler_state: Option<PathBuf>,
+    /// `wrangler_state` as the file wrote it, before it was resolved (see
+    /// [`DatabaseEntry::sqlite_as_written`]).
+    #[serde(skip)]
+    pub(crate) wrangler_state_as_written: Option<PathBuf>,
     /// Key prefix in the sink, e.g. `d1` gives `d1/<date>/<db>.sql`.
     pub prefix: String,
     /// The databases to back up.
@@ -348,6 +352,14 @@ impl Config {
 }
 
 impl AccountConfig {
+    /// The wrangler state directory as the configuration wrote it (see
+    /// [`DatabaseEntry::sqlite_as_written`]).
+    pub(crate) fn wrangler_state_as_written(&self) -> Option<&Path> {
+        self.wrangler_state_as_written
+            .as_deref()
+            .or(self.wrangler_state.as_deref())
+    }
+
     /// Whether some database of this account is exported through the D1 API (and so needs
     /// `account_id` and `token_env`).
     pub fn needs_api(&self) -> bool {
@@ -382,9 +394,36 @@ pub struct DatabaseEntry {
     pub part_size_mib: Option<u64>,
     /// Overrides `run.compression`.
     pub compression: Option<Compression>,
+    /// `sqlite` as the file wrote it, before it was resolved against the file's folder: what
+    /// a manifest records (a resolved path says nothing on another machine and discloses the
+    /// host's layout). `None` in code, where paths are taken as given.
+    sqlite_as_written: Option<PathBuf>,
 }
 
 impl DatabaseEntry {
+    /// The local file as the configuration wrote it: relative to the config file when the
+    /// file said so, as given when built in code. This is what manifests record.
+    pub fn sqlite_as_written(&self) -> Option<&Path> {
+        self.sqlite_as_written.as_deref().or(self.sqlite.as_deref())
+    }
+
+    /// An entry for the file at `path`, found in the account's wrangler state directory
+    /// (recorded as the configuration wrote that directory, joined with the file's place in
+    /// it).
+    pub(crate) fn found_in_state(name: String, path: PathBuf, account: &AccountConfig) -> Self {
+        let as_written = account
+            .wrangler_state
+            .as_deref()
+            .and_then(|state| path.strip_prefix(state).ok())
+            .zip(account.wrangler_state_as_written())
+            .map(|(inside, written)| written.join(inside));
+        Self {
+            sqlite: Some(path),
+            sqlite_as_written: as_written,
+            ..Self::named(name)
+        }
+    }
+
     /// An entry by name alone.
     pub fn named(name: impl Into<String>) -> Self {
         Self {
@@ -417,6 +456,7 @@ impl From<Table> for DatabaseEntry {
             max_wait_minutes: t.max_wait_minutes,
             part_size_mib: t.part_size_mib,
             compression: t.compression,
+            sqlite_as_written: None,
         }
     }
 }
@@ -485,10 +525,14 @@ impl Config {
         for account in &mut config.accounts {
             // Local paths are relative to the file that names them, not to the caller's
             // working directory (cron and systemd start elsewhere).
+            account
+                .wrangler_state_as_written
+                .clone_from(&account.wrangler_state);
             if let Some(dir) = &mut account.wrangler_state {
                 *dir = lexically_normal(&base.join(&*dir));
             }
             for db in &mut account.databases {
+                db.sqlite_as_written.clone_from(&db.sqlite);
                 if let Some(file) = &mut db.sqlite {
                     *file = lexically_normal(&base.join(&*file));
                 }

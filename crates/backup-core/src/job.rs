@@ -242,7 +242,9 @@ impl<'r> Job<'r> {
                 name: entry.name.clone(),
                 uuid: Some(database_id.to_owned()).filter(|id| !id.is_empty()),
                 bookmark: done.bookmark.clone(),
-                sqlite: entry.sqlite.as_ref().map(|p| p.display().to_string()),
+                // As the configuration wrote it: a resolved path says nothing on another
+                // machine and discloses the host's layout.
+                sqlite: entry.sqlite_as_written().map(|p| p.display().to_string()),
             },
             date: self.options.date,
             started_at,

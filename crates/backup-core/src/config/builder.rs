@@ -202,6 +202,7 @@ impl AccountConfig {
             account_id: None,
             token_env: None,
             wrangler_state: None,
+            wrangler_state_as_written: None,
             prefix: prefix.into(),
             databases: Vec::new(),
         }
