@@ -11,6 +11,9 @@
 //! column's affinity, and `INSERT INTO "t" (…) VALUES(…)`, whose values are judged by the
 //! affinity of their column. It holds one `CREATE TABLE`'s tokens and one token of at most
 //! 4 KiB, never a row and never the dump, so memory is bounded by the schema.
+//! ([`DumpStatements`](super::DumpStatements) is not reused: it pulls from a reader, keeps a
+//! whole statement as a `String` and stops at the first NUL or invalid UTF-8, where this
+//! must be pushed chunks, keep nothing of a row and read on past a defect.)
 //!
 //! # What can and cannot be seen in the text
 //!
@@ -33,10 +36,10 @@
 //!
 //! # Throughput
 //!
-//! Measured once by hand, not a test (a benchmark; the machine's 2 shared cores had a load
-//! average of about 6): a 200 MiB dump from the benchmark's generator, fed in 64 KiB chunks,
-//! scanned at 117–151 MiB/s over three runs (1.33–1.72 s), well above what an export
-//! download delivers. To reproduce:
+//! Measured once by hand, not a test (a benchmark, 2026-12-06, on the 2 shared cores of the
+//! build machine at a load average of about 4): a 200 MiB dump from the benchmark's
+//! generator (`users`, `events` with JSON, `attachments` with hex blobs), fed in 64 KiB
+//! chunks, scanned at 146–176 MiB/s over three runs (1.14–1.37 s). To reproduce:
 //!
 //! ```text
 //! (cd bench/server && cargo build --release)
@@ -288,6 +291,12 @@ impl DefectScanner {
             }
         }
         *line = parser.line;
+    }
+
+    /// How many bytes of the current token the lexer holds.
+    #[cfg(test)]
+    fn lexer_kept(&self) -> usize {
+        self.lexer.kept()
     }
 
     /// The end of the dump: what was found.

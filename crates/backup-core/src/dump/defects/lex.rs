@@ -83,6 +83,12 @@ impl Lexer {
         }
     }
 
+    /// How many bytes of the current token are held.
+    #[cfg(test)]
+    pub(super) fn kept(&self) -> usize {
+        self.buf.capacity()
+    }
+
     fn push(&mut self, b: u8) {
         if self.buf.len() < KEEP {
             self.buf.push(b);

@@ -199,3 +199,23 @@ fn a_shared_scanner_sees_every_chunk_that_passes() {
     assert_eq!(defects.tables().collect::<Vec<_>>(), ["t"]);
     assert!(shared.finish().is_empty(), "finish leaves a fresh scanner");
 }
+
+#[test]
+fn a_long_row_is_not_kept() {
+    let mut scanner = DefectScanner::new();
+    scanner.feed(b"CREATE TABLE t (v);\nINSERT INTO \"t\" (\"v\") VALUES('");
+    for _ in 0..256 {
+        scanner.feed(&[b'a'; 8192]);
+    }
+    assert!(
+        scanner.lexer_kept() <= lex::KEEP,
+        "the 2 MiB literal is not held"
+    );
+    scanner.feed(b"\xEF\xBF\xBD');");
+    let defects = scanner.finish();
+    assert!(
+        defects
+            .table("t")
+            .is_some_and(|t| t.has(ReplacementCharacter))
+    );
+}
