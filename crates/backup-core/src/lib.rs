@@ -139,7 +139,8 @@
 //!   export format (`sqlite::dump_sqlite`) — and everything that restores a dump: the restore
 //!   into SQLite (`restore_dump`), `Engine::verify` (with the comparison against the live
 //!   database), `run --verify`, and restores into SQLite or D1 (`Engine::restore_plan`).
-//!   Splitting a dump into statements ([`DumpStatements`]) needs no feature.
+//!   Splitting a dump into statements ([`DumpStatements`]) and finding the tables D1 exported
+//!   lossily ([`DefectScanner`]) need no feature.
 //! - `testing`: `testing::SqliteD1`, a real SQLite database behind the D1 simulator of
 //!   `d1_export::testing`, for tests of code that embeds this crate.
 //!
@@ -202,7 +203,9 @@ pub use config::{
     KvHeartbeat, RetentionConfig, RunConfig, ScheduleConfig, SinkConfig, SinkKind, VerifyMode,
 };
 pub use daemon::DaemonEvent;
-pub use dump::{DumpStatements, RestoreError};
+pub use dump::{
+    DefectKind, DefectScanner, Defects, DumpStatements, RestoreError, SharedScanner, TableDefects,
+};
 pub use engine::{Engine, EngineBuilder};
 pub use error::{ConfigError, Error, ErrorKind, Problem, Result};
 pub use formats::{

@@ -28,6 +28,8 @@
 //!   tables).
 //! - [`statements`]: the reader, [`DumpStatements`], which splits a dump into statements as
 //!   `sqlite3_complete` would; its errors are [`RestoreError`] ([`error`]).
+//! - [`defects`]: [`DefectScanner`], which reads a dump as it streams and names the tables
+//!   whose rows D1's export wrote lossily ([`DefectKind`]), so they can be re-read online.
 //!
 //! # Row sources
 //!
@@ -48,6 +50,7 @@
 //! the typed encodings and the rules the SQLite side asks are unused there.
 #![cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 
+pub(crate) mod defects;
 pub(crate) mod error;
 pub(crate) mod names;
 pub(crate) mod plan;
@@ -56,6 +59,7 @@ pub(crate) mod value;
 pub(crate) mod vtab;
 pub(crate) mod writer;
 
+pub use defects::{DefectKind, DefectScanner, Defects, SharedScanner, TableDefects};
 pub use error::RestoreError;
 #[cfg(feature = "sqlite")]
 pub(crate) use error::snippet;

@@ -11,6 +11,7 @@
 mod config;
 #[cfg(feature = "sqlite")]
 mod corpus;
+mod defects;
 mod faults;
 mod heartbeat;
 mod lease;
