@@ -155,6 +155,7 @@ mod lease;
 #[cfg(feature = "sqlite")]
 mod live;
 mod local;
+mod online;
 // The manifest keeps its old path inside the crate; it lives with the other formats.
 use formats::manifest;
 mod options;
@@ -186,8 +187,9 @@ mod wrangler;
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use compression::Compression;
 pub use config::{
-    AccountConfig, CloudflareConfig, Config, ConfigBuilder, DatabaseEntry, HeartbeatConfig,
-    KvHeartbeat, RetentionConfig, RunConfig, ScheduleConfig, SinkConfig, SinkKind, VerifyMode,
+    AccountConfig, CloudflareConfig, Config, ConfigBuilder, DatabaseEntry, ExportMode,
+    HeartbeatConfig, KvHeartbeat, RetentionConfig, RunConfig, ScheduleConfig, SinkConfig, SinkKind,
+    VerifyMode,
 };
 pub use daemon::DaemonEvent;
 pub use dump::{DumpStatements, RestoreError};

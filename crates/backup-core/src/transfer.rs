@@ -48,8 +48,11 @@ pub(crate) struct Request<'a> {
 /// A database's dump, stored.
 pub(crate) struct Transferred {
     pub(crate) stored: Stored,
-    /// The D1 bookmark the dump was taken at (none for local files).
+    /// The D1 bookmark the dump was taken at (none for local files); for an online read,
+    /// the one before its first page.
     pub(crate) bookmark: Option<String>,
+    /// An online read's bookmark after its last page, when it differs from `bookmark`.
+    pub(crate) bookmark_after: Option<String>,
     /// Exports started (0 for local files).
     pub(crate) exports: u32,
     /// Why more than one export was needed, one line per abandoned export; and that the
@@ -59,6 +62,10 @@ pub(crate) struct Transferred {
     pub(crate) consistency: DumpConsistency,
     /// The virtual tables the dump recreates, written by this crate rather than by D1.
     pub(crate) virtual_tables: Vec<String>,
+    /// How the dump was read from D1 (`d1`, `online`; none for local files).
+    pub(crate) export: Option<&'static str>,
+    /// Why `auto` chose it.
+    pub(crate) export_reason: Option<String>,
 }
 
 /// Why a database's dump was not stored, with what was spent on it.
@@ -296,10 +303,13 @@ fn transferred(
     Transferred {
         stored,
         bookmark,
+        bookmark_after: None,
         exports,
         notes,
         consistency,
         virtual_tables,
+        export: Some("d1"),
+        export_reason: None,
     }
 }
 
