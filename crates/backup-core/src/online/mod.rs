@@ -44,6 +44,7 @@
 
 mod pages;
 mod schema;
+mod wide;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
@@ -473,10 +474,14 @@ impl Reader {
                 Err(error) => error,
             };
             let table = &paging.shape.name;
-            if pages::refused_for_size(&error) && paging.limit > 1 {
-                paging.limit /= 2;
+            if pages::refused_for_size(&error) {
                 self.outcome.split_pages += 1;
-                continue;
+                if paging.limit > 1 {
+                    paging.limit /= 2;
+                    continue;
+                }
+                // One row is too wide for an answer: read it in pieces.
+                return self.wide_row(paging).await;
             }
             if error.is_retryable() && failures < PAGE_RETRIES {
                 tokio::time::sleep(PAGE_RETRY_PAUSE * 2u32.pow(failures)).await;

@@ -135,7 +135,14 @@ pub(super) fn page_sql(shape: &Shape, after: &After, limit: usize, zeros: Zeros)
         sql.push_str(", ");
         sql.push_str(&exact(column, zeros));
     }
-    let _ = write!(sql, " FROM {}", quote_ident(&shape.name));
+    sql.push_str(&page_tail(shape, after));
+    let _ = write!(sql, " LIMIT {limit}");
+    sql
+}
+
+/// ` FROM "t" WHERE <after the key> ORDER BY <key>`: where a page starts, in key order.
+pub(super) fn page_tail(shape: &Shape, after: &After) -> String {
+    let mut sql = format!(" FROM {}", quote_ident(&shape.name));
     match (&shape.key, after) {
         (Key::Rowid(rowid), After::Rowid(last)) => {
             let _ = write!(sql, " WHERE {rowid} > {last}");
@@ -161,7 +168,6 @@ pub(super) fn page_sql(shape: &Shape, after: &After, limit: usize, zeros: Zeros)
             sql.push_str(&order.join(", "));
         }
     }
-    let _ = write!(sql, " LIMIT {limit}");
     sql
 }
 

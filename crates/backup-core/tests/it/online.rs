@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use bytes::Bytes;
 use d1_backup_core::sqlite::{SqliteDumpOptions, dump_sqlite};
 use d1_backup_core::testing::SqliteD1;
+use d1_backup_core::tokio_util::sync::CancellationToken;
 use d1_backup_core::{
     DumpConsistency, Engine, ExportMode, Force, Manifest, RunOptions, RunReport, Status,
     restore_dump,
@@ -314,20 +315,87 @@ async fn pages_refused_for_their_size_are_split() {
         c.execute_batch(
             "CREATE TABLE docs (id INTEGER PRIMARY KEY, body TEXT);
              WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40)
-             INSERT INTO docs SELECT i, printf('%.*c', 6000 + i * 100, 'x') FROM n;",
+             INSERT INTO docs SELECT i, printf('%.*c', 6000 + i * 100, 'x') FROM n;
+             INSERT INTO docs VALUES (41, printf('%.*c', 100000, 'y') || char(10) || '\\n');
+             INSERT INTO docs VALUES (42, 'narrow again');
+             CREATE TABLE blobs (k TEXT PRIMARY KEY, b BLOB, n) WITHOUT ROWID;
+             INSERT INTO blobs VALUES ('a', randomblob(90000), 1), ('b', X'00', 9007199254740993),
+               ('c', zeroblob(70000), -0.0);",
         )
         .unwrap();
     });
     let uuid = w.serve("wide-rows", Arc::new(db));
-    // Any answer over 32 KiB is refused: one row's hex is about 12–20 KB.
+    // Any answer over 32 KiB is refused: one row's hex is about 12–20 KB, and rows 41, 'a'
+    // and 'c' are too wide for any page (read in pieces).
     w.sim.inject(&uuid, Fault::AnswerLimit(32 * 1024));
     let engine = w.engine("{ name = \"wide-rows\", export = \"online\" }", "");
     let report = support::run(&engine, RunOptions::new(date())).await;
     let dump = w.dump(&report, "wide-rows").await;
     let source = w.dir.path().join("wide-rows.sqlite");
     assert_same_dump("wide-rows", &dump, &local_dump(&source));
+    assert_restores_exactly("wide-rows", &dump, &source);
     let notes = report.databases[0].notes.join("\n");
     assert!(notes.contains("split for their size"), "{notes}");
+}
+
+/// A database whose backup is cancelled at its `at`-th query.
+#[derive(Debug)]
+struct Cancelling {
+    inner: Arc<SqliteD1>,
+    at: u32,
+    seen: AtomicU32,
+    cancel: CancellationToken,
+}
+
+impl SimulatedDatabase for Cancelling {
+    fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<SimulatedRows>, String> {
+        if self.seen.fetch_add(1, Ordering::SeqCst) == self.at {
+            self.cancel.cancel();
+        }
+        self.inner.query(sql, params)
+    }
+    fn export(&self, options: &DumpOptions) -> Result<Bytes, String> {
+        self.inner.export(options)
+    }
+    fn import(&self, sql: &[u8]) -> Result<u64, String> {
+        self.inner.import(sql)
+    }
+    fn bookmark(&self) -> String {
+        self.inner.bookmark()
+    }
+}
+
+#[tokio::test]
+async fn cancelling_mid_table_leaves_nothing_at_the_key() {
+    let w = World::new().await;
+    let db = w.database("cancelled", None);
+    db.with_connection(|c| {
+        c.execute_batch(
+            "CREATE TABLE items (id INTEGER PRIMARY KEY, v);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)
+             INSERT INTO items SELECT i, printf('%.*c', 300, 'v') FROM n;",
+        )
+        .unwrap();
+    });
+    let cancel = CancellationToken::new();
+    w.serve(
+        "cancelled",
+        Arc::new(Cancelling {
+            inner: Arc::new(db),
+            at: 5,
+            seen: AtomicU32::new(0),
+            cancel: cancel.clone(),
+        }),
+    );
+    let engine = w.engine("\"cancelled\"", "export = \"online\"");
+    let report = engine
+        .run(&RunOptions::new(date()), &(), &cancel)
+        .await
+        .unwrap();
+    let db = &report.databases[0];
+    assert_eq!(db.status, Status::Failed, "{report:#?}");
+    assert!(w.sink.head(&db.key).await.unwrap().is_none());
+    assert!(support::keys(w.sink.as_ref(), "d1/").await.is_empty());
 }
 
 /// A database that changes after `after` of its queries: another client writing while the
@@ -390,13 +458,21 @@ async fn a_database_changing_between_pages_is_online_or_fails_under_require_snap
     let notes = report.databases[0].notes.join("\n");
     assert!(notes.contains("changed while it was read"), "{notes}");
 
-    // The same under `require_snapshot`: the database fails and nothing is at the key.
+    // The same under `require_snapshot`: the database fails and nothing is at the key; a
+    // quiet database of the same run is backed up all the same.
     writer.seen.store(0, Ordering::SeqCst);
-    let strict = w.engine("\"busy\"", "export = \"online\"\nrequire_snapshot = true");
+    let calm = w.database("calm", Some("basic"));
+    w.serve("calm", Arc::new(calm));
+    let strict = w.engine(
+        "\"busy\", \"calm\"",
+        "export = \"online\"\nrequire_snapshot = true",
+    );
     let other_day = date().succ_opt().unwrap();
     let report = support::run(&strict, RunOptions::new(other_day).force(Force::Yes)).await;
-    let db = &report.databases[0];
+    let db = report.databases.iter().find(|d| d.name == "busy").unwrap();
     assert_eq!(db.status, Status::Failed, "{report:#?}");
+    let calm = report.databases.iter().find(|d| d.name == "calm").unwrap();
+    assert_eq!(calm.status, Status::Ok, "{report:#?}");
     let error = format!("{:?}", db.error);
     assert!(error.contains("require_snapshot"), "{error}");
     assert!(
