@@ -534,3 +534,31 @@ async fn a_429_storm_and_a_dropped_connection_mid_table_resume_at_the_page() {
         no_token_in("stormy", &format!("{report:?}"));
     }
 }
+
+#[tokio::test]
+async fn auto_reads_online_above_the_size_threshold_and_exports_below_it() {
+    let w = World::new().await;
+    // The simulator reports a backed database's size as 8,192 bytes.
+    let uuid = w.serve("small", Arc::new(w.database("small", Some("basic"))));
+    let engine = w.engine("\"small\"", "export = \"auto\"");
+    let report = support::run(&engine, RunOptions::new(date())).await;
+    let manifest = w.manifest(&report, "small").await;
+    assert_eq!(manifest.dump.export.as_deref(), Some("d1"));
+    let reason = manifest.dump.export_reason.clone().unwrap_or_default();
+    assert!(reason.starts_with("auto:"), "{reason}");
+    assert_eq!(w.sim.exports_started(&uuid), 1);
+
+    let engine = w.engine("\"small\"", "export = \"auto\"\nonline_above_mib = 0");
+    let next_day = date().succ_opt().unwrap();
+    let report = support::run(&engine, RunOptions::new(next_day)).await;
+    let manifest = w.manifest(&report, "small").await;
+    assert_eq!(manifest.dump.export.as_deref(), Some("online"));
+    assert!(manifest.dump.export_reason.is_some());
+    assert_eq!(w.sim.exports_started(&uuid), 1, "no second export");
+    let dump = w.dump(&report, "small").await;
+    assert_same_dump(
+        "small",
+        &dump,
+        &std::fs::read(fixture("basic", "export.sql")).unwrap(),
+    );
+}
