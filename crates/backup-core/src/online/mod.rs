@@ -110,18 +110,11 @@ pub(crate) async fn run(
     request: &Request<'_>,
     emit: &(dyn Fn(EventKind<'_>) + Sync),
 ) -> Result<Transferred, Failure> {
-    let reader = Reader {
-        client: request.client.clone(),
-        account_id: request.account_id.to_owned(),
-        database_id: request.database_id.to_owned(),
-        require_snapshot: request.require_snapshot,
-        steps: VecDeque::new(),
-        writer: DumpWriter::new(Vec::new()),
-        started: false,
-        finished: false,
-        zeros: Zeros::Signed,
-        outcome: Outcome::default(),
-    };
+    let reader = Reader::new(
+        request.client.clone(),
+        (request.account_id, request.database_id),
+        request.require_snapshot,
+    );
     let error: Arc<Mutex<Option<Error>>> = Arc::default();
     let outcome: Arc<Mutex<Outcome>> = Arc::default();
     let body = stream(reader, Arc::clone(&error), Arc::clone(&outcome));
@@ -273,6 +266,21 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
+    fn new(client: D1Client, ids: (&str, &str), require_snapshot: bool) -> Self {
+        Self {
+            client,
+            account_id: ids.0.to_owned(),
+            database_id: ids.1.to_owned(),
+            require_snapshot,
+            steps: VecDeque::new(),
+            writer: DumpWriter::new(Vec::new()),
+            started: false,
+            finished: false,
+            zeros: Zeros::Signed,
+            outcome: Outcome::default(),
+        }
+    }
+
     /// The next piece of SQL, `None` at the end.
     async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, Error> {
         if !self.started {
@@ -548,4 +556,72 @@ fn protocol(what: &str) -> Error {
 /// Writing into memory does not fail; should it, it is a local error.
 fn write(error: io::Error) -> Error {
     Error::local_io("writing the dump failed", error)
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use std::sync::Arc;
+
+    use d1_export::RetryPolicy;
+    use d1_export::testing::{D1Simulator, Fault, SimulatedDatabase};
+
+    use super::*;
+    use crate::testing::SqliteD1;
+
+    const ACCOUNT: &str = "e5a9830215a8d88961dc6c80a8c7442a";
+
+    async fn read_all(client: D1Client, uuid: &str) -> (Vec<u8>, Outcome) {
+        let mut reader = Reader::new(client, (ACCOUNT, uuid), false);
+        let mut dump = Vec::new();
+        while let Some(chunk) = reader.next_chunk().await.unwrap_or_else(|e| panic!("{e}")) {
+            dump.extend(chunk);
+        }
+        (dump, reader.outcome)
+    }
+
+    /// A page that fails even after the client's retries (here: none) is asked again from
+    /// the same key, after a pause on tokio's clock; nothing is read twice.
+    #[tokio::test]
+    async fn a_page_failing_past_the_clients_retries_is_asked_again_from_its_key() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("db.sqlite");
+        let db = SqliteD1::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        db.query(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v); \
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) \
+             INSERT INTO t SELECT i, 'row ' || i FROM n",
+            &[],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let sim = D1Simulator::start().await;
+        sim.add_account(ACCOUNT, "token");
+        let uuid = sim.add_backed_database(ACCOUNT, "db", Arc::new(db));
+        let client = D1Client::builder("token".into())
+            .base_url(sim.base_url())
+            .retry(RetryPolicy::none())
+            .no_request_timeout()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (clean, _) = read_all(client.clone(), &uuid).await;
+        let queries = sim.queries(&uuid);
+        // The fourth query (the table's second page) and its first retry are cut off.
+        sim.inject(
+            &uuid,
+            Fault::QueryDropped {
+                after: queries + 3,
+                count: 2,
+            },
+        );
+        tokio::time::pause();
+        let started = tokio::time::Instant::now();
+        let (dump, outcome) = read_all(client, &uuid).await;
+        assert!(dump == clean, "the dump changed");
+        assert_eq!(outcome.retried_pages, 2);
+        assert_eq!(sim.queries(&uuid) - queries, queries + 2);
+        assert!(
+            started.elapsed() >= PAGE_RETRY_PAUSE * 3,
+            "{:?}",
+            started.elapsed()
+        );
+    }
 }
