@@ -6,8 +6,8 @@
 //!
 //! Fields added after the first release are optional: they default when absent and are
 //! left out when at their default, so older manifests still read and older readers (which
-//! ignore unknown fields) still read newer ones. `dump.consistency` and `dump.virtual_tables`
-//! are such fields.
+//! ignore unknown fields) still read newer ones. `dump.consistency`, `dump.virtual_tables`,
+//! `dump.export`, `dump.export_reason` and `database.bookmark_after` are such fields.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -324,6 +324,12 @@ mod tests {
         per_table.dump.consistency = DumpConsistency::PerTable;
         per_table.dump.virtual_tables = vec!["articles_fts".to_owned()];
         insta::assert_json_snapshot!("manifest_v1_per_table", per_table);
+        let mut online = sample();
+        online.dump.consistency = DumpConsistency::Online;
+        online.dump.export = Some("online".to_owned());
+        online.dump.export_reason = Some("auto: the database is large".to_owned());
+        online.database.bookmark_after = Some("00000002-00000002-00004f8a-0123".to_owned());
+        insta::assert_json_snapshot!("manifest_v1_online", online);
         let first_release = br#"{"kind":"d1-backup-manifest","version":1,"tool":"d1-backup 0.1.0",
             "account":"ucca","account_id":null,
             "database":{"name":"ops-db","uuid":null,"bookmark":null,"sqlite":"ops.sqlite"},
