@@ -17,7 +17,8 @@
 //! SQLite prints `-0.0` as `0.0` and JSON sends it as `0`: only a math function tells the
 //! zeros apart (`atan2(-0.0, -1.0)` is -π). D1 has SQLite's math functions; where `atan2`
 //! is missing ([`Zeros::Unsigned`]), every zero is read as `0.0`.
-//! | TEXT                     | `"t<hex of its bytes>"`         |
+//! | TEXT, ASCII without NUL  | `"a<the text>"` (JSON carries it exactly) |
+//! | other TEXT               | `"t<hex of its bytes>"`         |
 //! | BLOB                     | `"b<hex>"`                      |
 
 use std::fmt::Write as _;
@@ -56,7 +57,10 @@ pub(super) fn exact(column: &str, zeros: Zeros) -> String {
         "CASE typeof({c}) WHEN 'integer' THEN 'i'||CAST({c} AS TEXT) \
          WHEN 'real' THEN CASE WHEN {c} = 0 THEN {zero} \
          WHEN abs({c}) > 1.7976931348623157e308 THEN 'r'||CAST({c} AS TEXT) ELSE {c} END \
-         WHEN 'text' THEN 't'||hex({c}) WHEN 'blob' THEN 'b'||hex({c}) END"
+         WHEN 'text' THEN CASE WHEN instr({c}, char(0)) = 0 \
+         AND {c} NOT GLOB '*[^'||char(1)||'-'||char(127)||']*' THEN 'a'||{c} \
+         ELSE 't'||hex({c}) END \
+         WHEN 'blob' THEN 'b'||hex({c}) END"
     )
 }
 
@@ -81,6 +85,7 @@ impl Owned {
             Value::String(s) => match s.split_at_checked(1) {
                 Some(("i", digits)) => Self::Integer(digits.parse().map_err(|_| bad())?),
                 Some(("r", real)) => Self::Real(parse_real(real).ok_or_else(bad)?),
+                Some(("a", text)) => Self::Text(text.as_bytes().to_vec()),
                 Some(("t", hex)) => Self::Text(hex_of(hex)?),
                 Some(("b", hex)) => Self::Blob(hex_of(hex)?),
                 _ => return Err(bad()),
@@ -253,6 +258,7 @@ mod tests {
         let d = |v: Value| Owned::decode(&v);
         assert_eq!(d("i9223372036854775807".into())?, Owned::Integer(i64::MAX));
         assert_eq!(d("t410A00".into())?, Owned::Text(b"A\n\0".to_vec()));
+        assert_eq!(d("aA\n'x".into())?, Owned::Text(b"A\n'x".to_vec()));
         assert_eq!(d("b".into())?, Owned::Blob(Vec::new()));
         assert_eq!(d(Value::from(0.1))?, Owned::Real(0.1));
         assert_eq!(d(Value::from(3))?, Owned::Real(3.0));

@@ -283,7 +283,15 @@ fn big_database(w: &World, name: &str) -> SqliteD1 {
              WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 700)
              INSERT INTO kv SELECT CASE i % 3 WHEN 0 THEN 'App' WHEN 1 THEN 'b''q' ELSE 'a'
                || char(10) || '\\n' END, i % 50, -0.0 FROM n WHERE true
-             ON CONFLICT DO NOTHING;",
+             ON CONFLICT DO NOTHING;
+             CREATE TABLE hostile (id INTEGER PRIMARY KEY, t TEXT, u);
+             INSERT INTO hostile (t, u) VALUES
+               (CAST(X'6100620063' AS TEXT), CAST(X'00' AS TEXT)),
+               (CAST(X'fffe41' AS TEXT), CAST(X'c328' AS TEXT)),
+               ('é ☃ 😀', char(127) || char(9) || char(1)),
+               ('line' || char(13) || char(10) || '\\r\\n', 'BEGIN TRANSACTION; COMMIT;'),
+               ('', -9223372036854775808), (NULL, 1e308 * 10), (NULL, -1e308 * 10),
+               ('x', 4.0), ('y', 0.30000000000000004), ('z', 5e-324);",
         )
         .unwrap();
     });
