@@ -221,19 +221,21 @@ pub(super) fn answered_bytes(value: &Value) -> usize {
     }
 }
 
-/// Whether D1 refused a page for the size of its answer (or of a value in it).
+/// Whether D1 refused a page for the size of its answer (or of a value in it): an SQL error
+/// naming `SQLITE_TOOBIG` or a response too large, never a rate limit or a network failure.
 pub(super) fn refused_for_size(error: &d1_export::Error) -> bool {
+    use d1_export::ErrorKind as D;
+    if matches!(
+        error.kind(),
+        D::RateLimited | D::Transient | D::Unauthorized | D::NotFound
+    ) {
+        return false;
+    }
     let text =
         format!("{} {}", error, error.server_message().unwrap_or_default()).to_ascii_lowercase();
-    [
-        "toobig",
-        "too large",
-        "too big",
-        "response size",
-        "exceeded",
-    ]
-    .iter()
-    .any(|needle| text.contains(needle))
+    ["toobig", "too large", "too big", "response size"]
+        .iter()
+        .any(|needle| text.contains(needle))
 }
 
 #[cfg(test)]
