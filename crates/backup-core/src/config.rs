@@ -244,6 +244,58 @@ pub struct RunConfig {
     /// the live database).
     #[serde(default)]
     pub verify: VerifyMode,
+    /// How each D1 database is read (`d1`, the default: D1's export endpoint; `online`:
+    /// through the query API, table by table in pages, without blocking the database;
+    /// `auto`: D1's export up to `online_above_mib`, online above). A database entry may
+    /// override it; a local SQLite database ignores it.
+    #[serde(default)]
+    pub export: ExportMode,
+    /// Fail an `online` backup whose database changed while it was read (its Time Travel
+    /// bookmark moved), instead of storing it with `consistency = "online"` (default false).
+    #[serde(default)]
+    pub require_snapshot: bool,
+    /// For `export = "auto"`: databases larger than this many MiB (D1's `file_size`) are read
+    /// online, smaller ones through D1's export (default 256).
+    #[serde(default = "default_online_above_mib")]
+    pub online_above_mib: u64,
+}
+
+/// How a D1 database is read: `[run] export`, a database's `export`, or a run's override.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ExportMode {
+    /// D1's export endpoint (the default): byte-identical to D1's dump, with its losses, and
+    /// the database serves no queries while it runs.
+    #[default]
+    D1,
+    /// The query API, table by table in keyset pages with exact values: no export is
+    /// started, the database keeps serving, and the dump is a snapshot only when the
+    /// database did not change while it was read.
+    Online,
+    /// D1's export for databases up to `[run] online_above_mib`, online above.
+    Auto,
+}
+
+impl ExportMode {
+    /// The config spelling: `d1`, `online` or `auto`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportMode::D1 => "d1",
+            ExportMode::Online => "online",
+            ExportMode::Auto => "auto",
+        }
+    }
+}
+
+impl fmt::Display for ExportMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn default_online_above_mib() -> u64 {
+    256
 }
 
 /// `[run] verify`: what each run proves about the backups it makes.
@@ -280,6 +332,9 @@ impl Default for RunConfig {
             lease_seconds: default_lease_seconds(),
             wait_if_busy_minutes: default_wait_if_busy_minutes(),
             verify: VerifyMode::None,
+            export: ExportMode::D1,
+            require_snapshot: false,
+            online_above_mib: default_online_above_mib(),
         }
     }
 }
@@ -398,6 +453,8 @@ pub struct DatabaseEntry {
     /// a manifest records (a resolved path says nothing on another machine and discloses the
     /// host's layout). `None` in code, where paths are taken as given.
     sqlite_as_written: Option<PathBuf>,
+    /// Overrides `run.export` (ignored for a local SQLite database, which is read exactly).
+    pub export: Option<ExportMode>,
 }
 
 impl DatabaseEntry {
@@ -444,6 +501,7 @@ struct Table {
     max_wait_minutes: Option<u64>,
     part_size_mib: Option<u64>,
     compression: Option<Compression>,
+    export: Option<ExportMode>,
 }
 
 impl From<Table> for DatabaseEntry {
@@ -457,6 +515,7 @@ impl From<Table> for DatabaseEntry {
             part_size_mib: t.part_size_mib,
             compression: t.compression,
             sqlite_as_written: None,
+            export: t.export,
         }
     }
 }

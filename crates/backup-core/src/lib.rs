@@ -3,7 +3,9 @@
 //! `d1-backup-core` joins the D1 API client ([`d1_export`]) to a storage sink ([`r2_sink`]):
 //! it loads and validates the [`Config`], plans which databases a run covers, exports each one
 //! and streams its dump into the sink at `<prefix>/<YYYY-MM-DD>/<db-name>.sql`, and reports
-//! what happened in a [`RunReport`].
+//! what happened in a [`RunReport`]. Each D1 database is read as its [`ExportMode`] says:
+//! through D1's export endpoint (`d1`, the default), or online through the query API in
+//! keyset pages with exact values and no export at all (`online`; `auto` chooses by size).
 //!
 //! The caller owns the process: it supplies the secrets ([`Secrets::with`] in code, or
 //! [`Secrets::resolve`] with a lookup function; the library never reads the environment), the
@@ -167,6 +169,7 @@ mod lease;
 #[cfg(feature = "sqlite")]
 mod live;
 mod local;
+mod online;
 mod options;
 mod plan;
 mod progress;
@@ -199,8 +202,9 @@ use formats::manifest;
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use compression::Compression;
 pub use config::{
-    AccountConfig, CloudflareConfig, Config, ConfigBuilder, DatabaseEntry, HeartbeatConfig,
-    KvHeartbeat, RetentionConfig, RunConfig, ScheduleConfig, SinkConfig, SinkKind, VerifyMode,
+    AccountConfig, CloudflareConfig, Config, ConfigBuilder, DatabaseEntry, ExportMode,
+    HeartbeatConfig, KvHeartbeat, RetentionConfig, RunConfig, ScheduleConfig, SinkConfig, SinkKind,
+    VerifyMode,
 };
 pub use daemon::DaemonEvent;
 pub use dump::{

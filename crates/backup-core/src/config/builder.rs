@@ -14,8 +14,8 @@
 use std::path::PathBuf;
 
 use super::{
-    AccountConfig, CloudflareConfig, Config, DatabaseEntry, HeartbeatConfig, RetentionConfig,
-    RunConfig, ScheduleConfig, SinkConfig, SinkKind,
+    AccountConfig, CloudflareConfig, Config, DatabaseEntry, ExportMode, HeartbeatConfig,
+    RetentionConfig, RunConfig, ScheduleConfig, SinkConfig, SinkKind,
 };
 use crate::compression::Compression;
 use crate::error::{ConfigError, Error};
@@ -287,6 +287,13 @@ impl DatabaseEntry {
     #[must_use]
     pub fn compression(mut self, compression: Compression) -> Self {
         self.compression = Some(compression);
+        self
+    }
+
+    /// Overrides `run.export` for this database.
+    #[must_use]
+    pub fn export(mut self, mode: ExportMode) -> Self {
+        self.export = Some(mode);
         self
     }
 }

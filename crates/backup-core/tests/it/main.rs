@@ -17,6 +17,8 @@ mod heartbeat;
 mod lease;
 #[cfg(feature = "sqlite")]
 mod local;
+#[cfg(feature = "testing")]
+mod online;
 mod programmatic;
 mod rerun;
 #[cfg(feature = "sqlite")]
