@@ -246,8 +246,9 @@ pub struct RunConfig {
     pub verify: VerifyMode,
     /// How each D1 database is read (`d1`, the default: D1's export endpoint; `online`:
     /// through the query API, table by table in pages, without blocking the database;
-    /// `auto`: D1's export up to `online_above_mib`, online above). A database entry may
-    /// override it; a local SQLite database ignores it.
+    /// `auto`: online above `online_above_mib`; below it D1's export, read again online when
+    /// the dump shows a mark of D1's losses as it streams). A database entry may override it;
+    /// a local SQLite database ignores it.
     #[serde(default)]
     pub export: ExportMode,
     /// Fail an `online` backup whose database changed while it was read (its Time Travel

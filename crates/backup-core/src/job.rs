@@ -428,13 +428,10 @@ impl<'r> Job<'r> {
 /// recognizes it to print its own flag instead.
 pub const ALREADY_BACKED_UP_HINT: &str = "force the run to back up again";
 
-/// The defect scanner `auto` runs over D1's dump: the hook for
-/// `crate::dump::defects::SharedScanner`, which is built on another branch of issue 13. Until
-/// it is wired here (`Some(Arc::new(SharedScanner::new()))` with `DumpInspector` implemented
-/// for it), `auto` decides by size alone.
-#[allow(clippy::unnecessary_wraps)] // The hook returns a scanner once one exists.
+/// The defect scanner `auto` runs over D1's dump as it streams into the sink
+/// ([`SharedScanner`](crate::dump::SharedScanner)).
 fn defect_scanner() -> Option<std::sync::Arc<dyn transfer::DumpInspector>> {
-    None
+    Some(std::sync::Arc::new(crate::dump::SharedScanner::new()))
 }
 
 /// The source `export` chose for a D1 database, and why when `auto` chose it.

@@ -59,6 +59,25 @@ pub(crate) trait DumpInspector: Send + Sync {
     fn defective_tables(&self) -> Vec<String>;
 }
 
+impl DumpInspector for crate::dump::SharedScanner {
+    fn inspect(&self, body: ByteStream) -> ByteStream {
+        // A fresh export streams from its start: forget what an abandoned attempt showed.
+        let _ = self.finish();
+        crate::dump::SharedScanner::inspect(self, body).boxed()
+    }
+
+    fn defective_tables(&self) -> Vec<String> {
+        let defects = self.finish();
+        let mut tables: Vec<String> = defects.tables().map(str::to_owned).collect();
+        if defects.outside_rows().kinds().next().is_some() {
+            // A defect outside any table's rows (a NUL in the schema, say): the whole dump is
+            // suspect, and the online read replaces all of it anyway.
+            tables.push("the dump outside any table's rows".to_owned());
+        }
+        tables
+    }
+}
+
 /// A database's dump, stored.
 pub(crate) struct Transferred {
     pub(crate) stored: Stored,

@@ -591,3 +591,40 @@ async fn verify_against_live_finds_an_online_backup_identical() {
     assert!(!live.moved_on);
     assert!(live.findings.is_empty(), "{:#?}", live.findings);
 }
+
+/// `auto` below its size threshold takes D1's export and scans it as it streams: `numbers`,
+/// where D1's export rounds integers and turns reals into integers, is read again online into
+/// the same key (still one export), so the stored dump is exact; `basic`, which D1 exports
+/// losslessly, keeps D1's dump.
+#[tokio::test]
+async fn auto_reads_again_online_what_d1_exported_lossily() {
+    let w = World::new().await;
+    let numbers = w.serve("numbers", Arc::new(w.database("numbers", Some("numbers"))));
+    let basic = w.serve("basic", Arc::new(w.database("basic", Some("basic"))));
+    let engine = w.engine("\"numbers\", \"basic\"", "export = \"auto\"");
+    let report = support::run(&engine, RunOptions::new(date())).await;
+    assert!(
+        report.databases.iter().all(|d| d.status == Status::Ok),
+        "{report:#?}"
+    );
+
+    assert_eq!(w.sim.exports_started(&numbers), 1, "one export, never two");
+    let manifest = w.manifest(&report, "numbers").await;
+    assert_eq!(manifest.dump.export.as_deref(), Some("online"));
+    let reason = manifest.dump.export_reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains("lossy values in") && reason.contains("ints"),
+        "{reason}"
+    );
+    let dump = w.dump(&report, "numbers").await;
+    let source = w.dir.path().join("numbers.sqlite");
+    assert_same_dump("numbers", &dump, &local_dump(&source));
+    assert_restores_exactly("numbers", &dump, &source);
+
+    assert_eq!(w.sim.exports_started(&basic), 1);
+    let manifest = w.manifest(&report, "basic").await;
+    assert_eq!(manifest.dump.export.as_deref(), Some("d1"));
+    let dump = w.dump(&report, "basic").await;
+    let export = std::fs::read(fixture("basic", "export.sql")).unwrap();
+    assert_same_dump("basic", &dump, &export);
+}
