@@ -299,11 +299,12 @@ impl<'r> Job<'r> {
         key: &str,
         emit: &(dyn Fn(EventKind<'_>) + Sync),
     ) -> Result<Transferred, Failure> {
-        let scanner = defect_scanner();
+        // D1's dump is scanned for the marks of its losses as it streams into the sink.
+        let scanner = crate::dump::SharedScanner::new();
         let mut done = self
-            .export(client, database_id, key, emit, scanner.as_deref())
+            .export(client, database_id, key, emit, Some(&scanner))
             .await?;
-        let defective = scanner.map(|s| s.defective_tables()).unwrap_or_default();
+        let defective = transfer::DumpInspector::defective_tables(&scanner);
         if defective.is_empty() {
             return Ok(done);
         }
@@ -428,11 +429,6 @@ impl<'r> Job<'r> {
 /// recognizes it to print its own flag instead.
 pub const ALREADY_BACKED_UP_HINT: &str = "force the run to back up again";
 
-/// The defect scanner `auto` runs over D1's dump as it streams into the sink
-/// ([`SharedScanner`](crate::dump::SharedScanner)).
-fn defect_scanner() -> Option<std::sync::Arc<dyn transfer::DumpInspector>> {
-    Some(std::sync::Arc::new(crate::dump::SharedScanner::new()))
-}
 
 /// The source `export` chose for a D1 database, and why when `auto` chose it.
 enum Chosen {
