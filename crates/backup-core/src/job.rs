@@ -429,7 +429,6 @@ impl<'r> Job<'r> {
 /// recognizes it to print its own flag instead.
 pub const ALREADY_BACKED_UP_HINT: &str = "force the run to back up again";
 
-
 /// The source `export` chose for a D1 database, and why when `auto` chose it.
 enum Chosen {
     D1(Option<String>),
