@@ -244,6 +244,59 @@ pub struct RunConfig {
     /// the live database).
     #[serde(default)]
     pub verify: VerifyMode,
+    /// How each D1 database is read (`d1`, the default: D1's export endpoint; `online`:
+    /// through the query API, table by table in pages, without blocking the database;
+    /// `auto`: online above `online_above_mib`; below it D1's export, read again online when
+    /// the dump shows a mark of D1's losses as it streams). A database entry may override it;
+    /// a local SQLite database ignores it.
+    #[serde(default)]
+    pub export: ExportMode,
+    /// Fail an `online` backup whose database changed while it was read (its Time Travel
+    /// bookmark moved), instead of storing it with `consistency = "online"` (default false).
+    #[serde(default)]
+    pub require_snapshot: bool,
+    /// For `export = "auto"`: databases larger than this many MiB (D1's `file_size`) are read
+    /// online, smaller ones through D1's export (default 256).
+    #[serde(default = "default_online_above_mib")]
+    pub online_above_mib: u64,
+}
+
+/// How a D1 database is read: `[run] export`, a database's `export`, or a run's override.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ExportMode {
+    /// D1's export endpoint (the default): byte-identical to D1's dump, with its losses, and
+    /// the database serves no queries while it runs.
+    #[default]
+    D1,
+    /// The query API, table by table in keyset pages with exact values: no export is
+    /// started, the database keeps serving, and the dump is a snapshot only when the
+    /// database did not change while it was read.
+    Online,
+    /// D1's export for databases up to `[run] online_above_mib`, online above.
+    Auto,
+}
+
+impl ExportMode {
+    /// The config spelling: `d1`, `online` or `auto`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportMode::D1 => "d1",
+            ExportMode::Online => "online",
+            ExportMode::Auto => "auto",
+        }
+    }
+}
+
+impl fmt::Display for ExportMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn default_online_above_mib() -> u64 {
+    256
 }
 
 /// `[run] verify`: what each run proves about the backups it makes.
@@ -280,6 +333,9 @@ impl Default for RunConfig {
             lease_seconds: default_lease_seconds(),
             wait_if_busy_minutes: default_wait_if_busy_minutes(),
             verify: VerifyMode::None,
+            export: ExportMode::D1,
+            require_snapshot: false,
+            online_above_mib: default_online_above_mib(),
         }
     }
 }
@@ -312,6 +368,10 @@ pub struct AccountConfig {
     /// backed up, named by its file name. Relative paths are relative to the config file (in
     /// code: to the process's working directory).
     pub wrangler_state: Option<PathBuf>,
+    /// `wrangler_state` as the file wrote it, before it was resolved (see
+    /// [`DatabaseEntry::sqlite_as_written`]).
+    #[serde(skip)]
+    pub(crate) wrangler_state_as_written: Option<PathBuf>,
     /// Key prefix in the sink, e.g. `d1` gives `d1/<date>/<db>.sql`.
     pub prefix: String,
     /// The databases to back up.
@@ -348,6 +408,14 @@ impl Config {
 }
 
 impl AccountConfig {
+    /// The wrangler state directory as the configuration wrote it (see
+    /// [`DatabaseEntry::sqlite_as_written`]).
+    pub(crate) fn wrangler_state_as_written(&self) -> Option<&Path> {
+        self.wrangler_state_as_written
+            .as_deref()
+            .or(self.wrangler_state.as_deref())
+    }
+
     /// Whether some database of this account is exported through the D1 API (and so needs
     /// `account_id` and `token_env`).
     pub fn needs_api(&self) -> bool {
@@ -382,9 +450,38 @@ pub struct DatabaseEntry {
     pub part_size_mib: Option<u64>,
     /// Overrides `run.compression`.
     pub compression: Option<Compression>,
+    /// `sqlite` as the file wrote it, before it was resolved against the file's folder: what
+    /// a manifest records (a resolved path says nothing on another machine and discloses the
+    /// host's layout). `None` in code, where paths are taken as given.
+    sqlite_as_written: Option<PathBuf>,
+    /// Overrides `run.export` (ignored for a local SQLite database, which is read exactly).
+    pub export: Option<ExportMode>,
 }
 
 impl DatabaseEntry {
+    /// The local file as the configuration wrote it: relative to the config file when the
+    /// file said so, as given when built in code. This is what manifests record.
+    pub fn sqlite_as_written(&self) -> Option<&Path> {
+        self.sqlite_as_written.as_deref().or(self.sqlite.as_deref())
+    }
+
+    /// An entry for the file at `path`, found in the account's wrangler state directory
+    /// (recorded as the configuration wrote that directory, joined with the file's place in
+    /// it).
+    pub(crate) fn found_in_state(name: String, path: PathBuf, account: &AccountConfig) -> Self {
+        let as_written = account
+            .wrangler_state
+            .as_deref()
+            .and_then(|state| path.strip_prefix(state).ok())
+            .zip(account.wrangler_state_as_written())
+            .map(|(inside, written)| written.join(inside));
+        Self {
+            sqlite: Some(path),
+            sqlite_as_written: as_written,
+            ..Self::named(name)
+        }
+    }
+
     /// An entry by name alone.
     pub fn named(name: impl Into<String>) -> Self {
         Self {
@@ -405,6 +502,7 @@ struct Table {
     max_wait_minutes: Option<u64>,
     part_size_mib: Option<u64>,
     compression: Option<Compression>,
+    export: Option<ExportMode>,
 }
 
 impl From<Table> for DatabaseEntry {
@@ -417,6 +515,8 @@ impl From<Table> for DatabaseEntry {
             max_wait_minutes: t.max_wait_minutes,
             part_size_mib: t.part_size_mib,
             compression: t.compression,
+            sqlite_as_written: None,
+            export: t.export,
         }
     }
 }
@@ -485,10 +585,14 @@ impl Config {
         for account in &mut config.accounts {
             // Local paths are relative to the file that names them, not to the caller's
             // working directory (cron and systemd start elsewhere).
+            account
+                .wrangler_state_as_written
+                .clone_from(&account.wrangler_state);
             if let Some(dir) = &mut account.wrangler_state {
                 *dir = lexically_normal(&base.join(&*dir));
             }
             for db in &mut account.databases {
+                db.sqlite_as_written.clone_from(&db.sqlite);
                 if let Some(file) = &mut db.sqlite {
                     *file = lexically_normal(&base.join(&*file));
                 }

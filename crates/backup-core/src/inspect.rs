@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::compression::Compression;
+use crate::config::ExportMode;
 use crate::engine::Engine;
 use crate::error::error_chain;
 use crate::error::{Error, ErrorKind};
@@ -180,7 +181,12 @@ pub(crate) async fn remote_databases(engine: &Engine) -> Vec<AccountDatabases> {
 /// writable (a probe object is put, read back and deleted).
 pub(crate) async fn check(engine: &Engine) -> Vec<Check> {
     let mut checks = Vec::new();
+    // D1's reported sizes, for what `export = "auto"` would choose.
+    let mut sizes = std::collections::HashMap::new();
     for remote in engine.remote_databases().await {
+        for db in &remote.databases {
+            sizes.insert((remote.account.clone(), db.name.clone()), db.file_size);
+        }
         let what = format!("account {}: token lists databases", remote.account);
         if let Some(error) = &remote.error {
             checks.push(Check {
@@ -199,13 +205,24 @@ pub(crate) async fn check(engine: &Engine) -> Vec<Check> {
             checks.push(Check {
                 what: format!("database {}/{name}", remote.account),
                 ok: false,
-                detail: "configured but not found: check its name, or run `d1-backup databases`"
+                detail: "configured but not found: check its name against the databases the token can list"
                     .to_owned(),
             });
         }
     }
     match plan::all_targets(engine.config()) {
         Ok(targets) => {
+            for t in targets.iter().filter(|t| t.entry.sqlite.is_none()) {
+                let size = sizes
+                    .get(&(t.account.name.clone(), t.entry.name.clone()))
+                    .copied()
+                    .flatten();
+                checks.push(Check {
+                    what: format!("database {}/{}: export mode", t.account.name, t.entry.name),
+                    ok: true,
+                    detail: export_mode_detail(&engine.config().run, t.entry.export, size),
+                });
+            }
             for t in targets.iter().filter(|t| t.entry.sqlite.is_some()) {
                 let path = t
                     .entry
@@ -232,6 +249,46 @@ pub(crate) async fn check(engine: &Engine) -> Vec<Check> {
     }
     checks.push(probe_sink(engine).await);
     checks
+}
+
+/// How a D1 database will be read, in words: its mode, where it comes from, what it costs.
+fn export_mode_detail(
+    run: &crate::config::RunConfig,
+    entry: Option<ExportMode>,
+    size: Option<u64>,
+) -> String {
+    let mode = entry.unwrap_or(run.export);
+    let from = if entry.is_some() {
+        "the database's export"
+    } else {
+        "[run] export"
+    };
+    let what = match mode {
+        ExportMode::D1 => {
+            "D1's export endpoint: byte-identical to D1's dump (with its losses); the database serves no queries while it runs".to_owned()
+        }
+        ExportMode::Online => {
+            "the query API, page by page with exact values; no D1 export, the database keeps serving".to_owned()
+        }
+        ExportMode::Auto => {
+            let threshold = run.online_above_mib.saturating_mul(1024 * 1024);
+            let choice = match size {
+                Some(size) if size > threshold => "online at its current size",
+                Some(_) => "D1's export at its current size",
+                None => "decided at each run from its size",
+            };
+            format!(
+                "D1's export up to [run] online_above_mib = {} MiB, online above: {choice}",
+                run.online_above_mib
+            )
+        }
+    };
+    let snapshot = if mode == ExportMode::D1 || !run.require_snapshot {
+        ""
+    } else {
+        "; fails rather than keep a dump read while the database changed ([run] require_snapshot)"
+    };
+    format!("{mode} ({from}): {what}{snapshot}")
 }
 
 async fn probe_sink(engine: &Engine) -> Check {

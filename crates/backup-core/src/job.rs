@@ -8,6 +8,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::compression::Compression;
+use crate::config::ExportMode;
 use crate::config::{DatabaseEntry, RunConfig};
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind};
@@ -18,6 +19,7 @@ use crate::local;
 use crate::manifest::{
     self, MANIFEST_KIND, MANIFEST_VERSION, Manifest, ManifestDatabase, ManifestDump,
 };
+use crate::online;
 use crate::options::{Force, RunOptions};
 use crate::plan::{Resolved, Target};
 use crate::progress::{EventKind, Progress, ProgressEvent};
@@ -112,7 +114,7 @@ impl<'r> Job<'r> {
             lease.release().await;
             return self.skip(report, &manifest);
         }
-        let started_at = Utc::now();
+        let started_at = self.engine.clock().now();
         report.started_at = Some(started_at);
         let work = async {
             let done = self.transfer(database_id, &report.key).await?;
@@ -138,7 +140,7 @@ impl<'r> Job<'r> {
             () = self.cancel.cancelled() => Err(Failure::new(Error::cancelled())),
         };
         lease.release().await;
-        report.finished_at = Some(Utc::now());
+        report.finished_at = Some(self.engine.clock().now());
         match outcome {
             Ok((manifest, exports, notes)) => {
                 report.exports = exports;
@@ -198,27 +200,148 @@ impl<'r> Job<'r> {
                 )
                 .await
             }
-            (None, Some(client)) => {
-                let wait_if_busy = self.engine.config().run.wait_if_busy_minutes;
-                let request = transfer::Request {
-                    client,
-                    sink: self.engine.sink(),
-                    account_id: account.account_id_or_empty(),
-                    database_id,
-                    key,
-                    poll_interval: settings.poll_interval,
-                    max_wait: settings.max_wait,
-                    wait_if_busy: Some(Duration::from_secs(wait_if_busy.saturating_mul(60)))
-                        .filter(|d| !d.is_zero()),
-                    compression: settings.compression,
-                    part_size: settings.part_size,
-                };
-                transfer::run(&request, &emit).await
-            }
+            (None, Some(client)) => match self.mode(client, database_id).await {
+                Chosen::Online(reason) => {
+                    let request = self.online_request(client, database_id, key);
+                    let mut done = online::run(&request, &emit).await?;
+                    done.export_reason = reason;
+                    Ok(done)
+                }
+                Chosen::D1(None) => self.export(client, database_id, key, &emit, None).await,
+                Chosen::D1(Some(reason)) => {
+                    let mut done = self.auto_export(client, database_id, key, &emit).await?;
+                    done.export_reason.get_or_insert(reason);
+                    Ok(done)
+                }
+            },
             (None, None) => Err(Failure::new(Error::new(
                 ErrorKind::Config,
                 format!("account {} has no API token configured", account.name),
             ))),
+        }
+    }
+
+    /// The mode this database is read in: the run's override, the entry's, `[run]`'s; for
+    /// `auto`, chosen by the database's size (with why).
+    async fn mode(&self, client: &d1_export::D1Client, database_id: &str) -> Chosen {
+        let run = &self.engine.config().run;
+        let mode = self
+            .options
+            .export
+            .or(self.target.entry.export)
+            .unwrap_or(run.export);
+        match mode {
+            ExportMode::Online => Chosen::Online(None),
+            ExportMode::Auto => {
+                let account_id = self.target.account.account_id_or_empty();
+                let threshold = run.online_above_mib.saturating_mul(1024 * 1024);
+                match client.database_info(account_id, database_id).await {
+                    Ok(info) if info.file_size.is_some_and(|size| size > threshold) => {
+                        Chosen::Online(Some(format!(
+                            "auto: the database's {} bytes are above [run] online_above_mib = {}, so it was read online rather than blocked by an export",
+                            info.file_size.unwrap_or_default(),
+                            run.online_above_mib
+                        )))
+                    }
+                    Ok(info) => Chosen::D1(Some(format!(
+                        "auto: the database's {} bytes are not above [run] online_above_mib = {}, so D1's export was used",
+                        info.file_size
+                            .map_or_else(|| "unknown".to_owned(), |s| s.to_string()),
+                        run.online_above_mib
+                    ))),
+                    Err(error) => Chosen::D1(Some(format!(
+                        "auto: the database's size could not be read ({}), so D1's export was used",
+                        crate::error::error_chain(&error)
+                    ))),
+                }
+            }
+            _ => Chosen::D1(None),
+        }
+    }
+
+    /// D1's export endpoint (`export = "d1"`).
+    async fn export(
+        &self,
+        client: &d1_export::D1Client,
+        database_id: &str,
+        key: &str,
+        emit: &(dyn Fn(EventKind<'_>) + Sync),
+        inspector: Option<&dyn transfer::DumpInspector>,
+    ) -> Result<Transferred, Failure> {
+        let account = self.target.account;
+        let settings = &self.settings;
+        let wait_if_busy = self.engine.config().run.wait_if_busy_minutes;
+        let request = transfer::Request {
+            client,
+            sink: self.engine.sink(),
+            account_id: account.account_id_or_empty(),
+            database_id,
+            key,
+            poll_interval: settings.poll_interval,
+            max_wait: settings.max_wait,
+            wait_if_busy: Some(Duration::from_secs(wait_if_busy.saturating_mul(60)))
+                .filter(|d| !d.is_zero()),
+            compression: settings.compression,
+            part_size: settings.part_size,
+            inspector,
+        };
+        transfer::run(&request, emit).await
+    }
+
+    /// `auto` below its size threshold: D1's export, scanned as it streams; when the scan
+    /// names a defective table, the whole database is read online into the same key (one
+    /// export at most). Should that read fail, D1's dump is kept, with a note: never worse
+    /// than `d1`.
+    async fn auto_export(
+        &self,
+        client: &d1_export::D1Client,
+        database_id: &str,
+        key: &str,
+        emit: &(dyn Fn(EventKind<'_>) + Sync),
+    ) -> Result<Transferred, Failure> {
+        // D1's dump is scanned for the marks of its losses as it streams into the sink.
+        let scanner = crate::dump::SharedScanner::new();
+        let mut done = self
+            .export(client, database_id, key, emit, Some(&scanner))
+            .await?;
+        let defective = transfer::DumpInspector::defective_tables(&scanner);
+        if defective.is_empty() {
+            return Ok(done);
+        }
+        let tables = defective.join(", ");
+        match online::run(&self.online_request(client, database_id, key), emit).await {
+            Ok(mut online) => {
+                online.exports = done.exports;
+                online.export_reason = Some(format!(
+                    "auto: D1's export showed lossy values in {tables}, so the database was read again online and that dump stored"
+                ));
+                Ok(online)
+            }
+            Err(failure) => {
+                done.notes.push(format!(
+                    "auto: D1's export showed lossy values in {tables}, but reading the database online failed ({}); D1's dump is kept as it is",
+                    failure.error.chain()
+                ));
+                Ok(done)
+            }
+        }
+    }
+
+    fn online_request<'a>(
+        &'a self,
+        client: &'a d1_export::D1Client,
+        database_id: &'a str,
+        key: &'a str,
+    ) -> online::Request<'a> {
+        online::Request {
+            client,
+            sink: self.engine.sink(),
+            account_id: self.target.account.account_id_or_empty(),
+            database_id,
+            key,
+            compression: self.settings.compression,
+            part_size: self.settings.part_size,
+            require_snapshot: self.engine.config().run.require_snapshot,
         }
     }
 
@@ -242,11 +365,14 @@ impl<'r> Job<'r> {
                 name: entry.name.clone(),
                 uuid: Some(database_id.to_owned()).filter(|id| !id.is_empty()),
                 bookmark: done.bookmark.clone(),
-                sqlite: entry.sqlite.as_ref().map(|p| p.display().to_string()),
+                // As the configuration wrote it: a resolved path says nothing on another
+                // machine and discloses the host's layout.
+                sqlite: entry.sqlite_as_written().map(|p| p.display().to_string()),
+                bookmark_after: done.bookmark_after.clone(),
             },
             date: self.options.date,
             started_at,
-            finished_at: Utc::now(),
+            finished_at: self.engine.clock().now(),
             dump: ManifestDump {
                 key: key.to_owned(),
                 bytes: done.stored.receipt.size,
@@ -256,6 +382,8 @@ impl<'r> Job<'r> {
                 sql_sha256: done.stored.sql_sha256.clone(),
                 consistency: done.consistency,
                 virtual_tables: done.virtual_tables.clone(),
+                export: done.export.map(str::to_owned),
+                export_reason: done.export_reason.clone(),
             },
         }
     }
@@ -300,6 +428,12 @@ impl<'r> Job<'r> {
 /// How a skipped database's reason ends: what the caller can do, in library terms. The CLI
 /// recognizes it to print its own flag instead.
 pub const ALREADY_BACKED_UP_HINT: &str = "force the run to back up again";
+
+/// The source `export` chose for a D1 database, and why when `auto` chose it.
+enum Chosen {
+    D1(Option<String>),
+    Online(Option<String>),
+}
 
 /// One database's effective settings: `[run]` with the entry's overrides.
 struct Settings {

@@ -3,7 +3,9 @@
 //! `d1-backup-core` joins the D1 API client ([`d1_export`]) to a storage sink ([`r2_sink`]):
 //! it loads and validates the [`Config`], plans which databases a run covers, exports each one
 //! and streams its dump into the sink at `<prefix>/<YYYY-MM-DD>/<db-name>.sql`, and reports
-//! what happened in a [`RunReport`].
+//! what happened in a [`RunReport`]. Each D1 database is read as its [`ExportMode`] says:
+//! through D1's export endpoint (`d1`, the default), or online through the query API in
+//! keyset pages with exact values and no export at all (`online`; `auto` chooses by size).
 //!
 //! The caller owns the process: it supplies the secrets ([`Secrets::with`] in code, or
 //! [`Secrets::resolve`] with a lookup function; the library never reads the environment), the
@@ -121,6 +123,17 @@
 //! # }
 //! ```
 //!
+//! # Errors
+//!
+//! Every fallible call returns the crate's one [`Error`]: its [`ErrorKind`] groups failures
+//! by what the caller can do (fix the configuration, rotate a token, wait and retry, back up
+//! again), [`Error::is_retryable`] says whether the same call may succeed later unchanged,
+//! and its [`source`](std::error::Error::source) chain keeps the cause (a
+//! [`d1_export::Error`], an [`r2_sink::Error`], a [`ConfigError`], an I/O error). Messages say
+//! what is wrong in library terms; they never name a command-line flag, and never hold a
+//! secret. A database that fails in a run does not fail the run: its [`DatabaseReport`]
+//! carries the [`Error`] in `cause`.
+//!
 //! # Crate features
 //!
 //! - `compression`: zstd and gzip dumps (`[run] compression`, per-database overrides).
@@ -128,7 +141,8 @@
 //!   export format (`sqlite::dump_sqlite`) — and everything that restores a dump: the restore
 //!   into SQLite (`restore_dump`), `Engine::verify` (with the comparison against the live
 //!   database), `run --verify`, and restores into SQLite or D1 (`Engine::restore_plan`).
-//!   Splitting a dump into statements ([`DumpStatements`]) needs no feature.
+//!   Splitting a dump into statements ([`DumpStatements`]) and finding the tables D1 exported
+//!   lossily ([`DefectScanner`]) need no feature.
 //! - `testing`: `testing::SqliteD1`, a real SQLite database behind the D1 simulator of
 //!   `d1_export::testing`, for tests of code that embeds this crate.
 //!
@@ -155,8 +169,7 @@ mod lease;
 #[cfg(feature = "sqlite")]
 mod live;
 mod local;
-// The manifest keeps its old path inside the crate; it lives with the other formats.
-use formats::manifest;
+mod online;
 mod options;
 mod plan;
 mod progress;
@@ -183,14 +196,20 @@ mod verify;
 mod vtab_export;
 mod wrangler;
 
+// The manifest keeps its old path inside the crate; it lives with the other formats.
+use formats::manifest;
+
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use compression::Compression;
 pub use config::{
-    AccountConfig, CloudflareConfig, Config, ConfigBuilder, DatabaseEntry, HeartbeatConfig,
-    KvHeartbeat, RetentionConfig, RunConfig, ScheduleConfig, SinkConfig, SinkKind, VerifyMode,
+    AccountConfig, CloudflareConfig, Config, ConfigBuilder, DatabaseEntry, ExportMode,
+    HeartbeatConfig, KvHeartbeat, RetentionConfig, RunConfig, ScheduleConfig, SinkConfig, SinkKind,
+    VerifyMode,
 };
 pub use daemon::DaemonEvent;
-pub use dump::{DumpStatements, RestoreError};
+pub use dump::{
+    DefectKind, DefectScanner, Defects, DumpStatements, RestoreError, SharedScanner, TableDefects,
+};
 pub use engine::{Engine, EngineBuilder};
 pub use error::{ConfigError, Error, ErrorKind, Problem, Result};
 pub use formats::{

@@ -46,11 +46,14 @@ pub(crate) async fn transfer(
         (Ok(stored), Ok(virtual_tables)) => Ok(Transferred {
             stored,
             bookmark: None,
+            bookmark_after: None,
             exports: 0,
             notes: Vec::new(),
             // One read transaction: a snapshot, virtual tables included.
             consistency: crate::manifest::DumpConsistency::Snapshot,
             virtual_tables,
+            export: None,
+            export_reason: None,
         }),
         (_, Err(error)) => Err(Failure::new(error)),
         (Err(error), Ok(_)) => Err(Failure::new(Error::new(

@@ -22,6 +22,9 @@ pub struct RunOptions {
     /// and the heartbeat; a backup that does not verify makes its database `failed`.
     #[cfg(feature = "sqlite")]
     pub verify: Option<VerifyOptions>,
+    /// How every D1 database of this run is read, overriding `[run] export` and each
+    /// database's `export` (none: as configured).
+    pub export: Option<crate::config::ExportMode>,
 }
 
 /// Whether a run backs up again what is already backed up for its date.
@@ -43,6 +46,7 @@ impl RunOptions {
             force: Force::No,
             #[cfg(feature = "sqlite")]
             verify: None,
+            export: None,
         }
     }
 
@@ -52,6 +56,13 @@ impl RunOptions {
     #[must_use]
     pub fn verify(mut self, options: VerifyOptions) -> Self {
         self.verify = Some(options);
+        self
+    }
+
+    /// Reads every D1 database of this run as `mode` says, whatever the config says.
+    #[must_use]
+    pub fn export(mut self, mode: crate::config::ExportMode) -> Self {
+        self.export = Some(mode);
         self
     }
 

@@ -37,8 +37,7 @@ pub(crate) fn all_targets(config: &Config) -> Result<Vec<Target<'_>>, Error> {
         if let Some(state) = &account.wrangler_state {
             for (name, path) in crate::wrangler::wrangler_databases(state)? {
                 if !account.databases.iter().any(|db| db.name == name) {
-                    let mut entry = DatabaseEntry::named(name);
-                    entry.sqlite = Some(path);
+                    let entry = DatabaseEntry::found_in_state(name, path, account);
                     targets.push(Target {
                         account_index,
                         account,

@@ -15,12 +15,12 @@ pub(crate) mod sqlite;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::PoisonError;
 
 use chrono::NaiveDate;
 use futures::StreamExt;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 use tokio_util::sync::CancellationToken;
 
 use crate::compression::Compression;
@@ -31,6 +31,7 @@ use crate::manifest::Manifest;
 use crate::options::Force;
 use crate::plan;
 use crate::selector::Selector;
+use crate::verify::Tally;
 
 /// D1 rejects a whole import that holds a statement longer than this (bytes).
 pub const D1_MAX_STATEMENT_BYTES: usize = crate::dump::D1_STATEMENT_LIMIT;
@@ -345,18 +346,8 @@ async fn stored_dump(
         .get(key, None)
         .await
         .map_err(|e| Error::from(e).context(format_args!("cannot read {key}")))?;
-    let tally: Tally = Arc::new(Mutex::new((0, Sha256::new())));
-    let seen = Arc::clone(&tally);
-    let body = body
-        .take_until(cancel.clone().cancelled_owned())
-        .inspect(move |chunk| {
-            if let Ok(chunk) = chunk {
-                let mut t = seen.lock().unwrap_or_else(PoisonError::into_inner);
-                t.0 += chunk.len() as u64;
-                t.1.update(chunk);
-            }
-        })
-        .boxed();
+    let (body, tally) =
+        crate::verify::tallied(body.take_until(cancel.clone().cancelled_owned()).boxed());
     Ok((
         crate::verify::decoded(body, manifest.dump.compression),
         tally,
@@ -417,9 +408,6 @@ fn qualified<'a, 'c: 'a>(targets: impl Iterator<Item = &'a plan::Target<'c>>) ->
         .collect::<Vec<_>>()
         .join(", ")
 }
-
-/// Bytes and SHA-256 of the stored dump read so far.
-type Tally = Arc<Mutex<(u64, Sha256)>>;
 
 fn wrong_target(method: &str, kind: &str) -> Error {
     Error::new(

@@ -2,7 +2,6 @@
 //! within limits, each independent of the others; then verification, retention and the
 //! heartbeat.
 
-use chrono::Utc;
 use futures::future::join_all;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -29,7 +28,7 @@ pub(crate) async fn run(
     progress: &dyn Progress,
     cancel: &CancellationToken,
 ) -> Result<RunReport, Error> {
-    let started_at = Utc::now();
+    let started_at = engine.clock().now();
     let targets = plan::select(engine.config(), &options.only)?;
     let resolved = tokio::select! {
         resolved = plan::resolve(&targets, engine.clients()) => resolved,
@@ -67,14 +66,14 @@ pub(crate) async fn run(
         date: options.date,
         databases,
         started_at,
-        finished_at: Utc::now(),
+        finished_at: engine.clock().now(),
         interrupted: cancel.is_cancelled(),
         prune: None,
         heartbeat: Vec::new(),
     };
     if engine.config().retention.prune_after_run && !report.interrupted {
         report.prune = Some(engine.prune_after(&report).await);
-        report.finished_at = Utc::now();
+        report.finished_at = engine.clock().now();
     }
     report.heartbeat = engine.send_heartbeat(&Heartbeat::of_run(&report)).await;
     Ok(report)

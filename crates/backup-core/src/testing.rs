@@ -87,6 +87,7 @@ impl SqliteD1 {
         let conn = Connection::open(&path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.execute_batch("PRAGMA foreign_keys = ON;")?;
+        add_math_functions(&conn)?;
         Ok(Self {
             path,
             conn: Mutex::new(conn),
@@ -148,6 +149,37 @@ impl SqliteD1 {
         }
         Ok(results)
     }
+}
+
+/// D1 has SQLite's math functions (`SQLITE_ENABLE_MATH_FUNCTIONS`); the bundled SQLite is
+/// built without them. `atan2` is the one a backup uses (the online reader tells `-0.0` from
+/// `0.0` with it), registered as SQLite defines it.
+fn add_math_functions(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "atan2",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let arg = |i| -> rusqlite::Result<Option<f64>> {
+                Ok(match ctx.get_raw(i) {
+                    ValueRef::Integer(v) => {
+                        #[allow(clippy::cast_precision_loss)] // As SQLite converts it.
+                        Some(v as f64)
+                    }
+                    ValueRef::Real(v) => Some(v),
+                    ValueRef::Text(t) => std::str::from_utf8(t)
+                        .ok()
+                        .and_then(|t| t.trim().parse().ok()),
+                    ValueRef::Null | ValueRef::Blob(_) => None,
+                })
+            };
+            Ok(match (arg(0)?, arg(1)?) {
+                (Some(y), Some(x)) => Some(y.atan2(x)),
+                _ => None,
+            })
+        },
+    )
 }
 
 impl SimulatedDatabase for SqliteD1 {

@@ -43,13 +43,49 @@ pub(crate) struct Request<'a> {
     pub(crate) wait_if_busy: Option<Duration>,
     pub(crate) compression: Compression,
     pub(crate) part_size: Option<u64>,
+    /// Sees D1's exported bytes as they stream (`auto`'s defect scan), when set.
+    pub(crate) inspector: Option<&'a dyn DumpInspector>,
+}
+
+/// What `export = "auto"` needs from a scanner of D1's dump: to see the exported bytes as
+/// they stream into the sink, and afterwards to name the tables whose rows D1 wrote lossily.
+/// `crate::dump::defects::SharedScanner` (built separately for issue 13) fits it: `inspect`
+/// is its `inspect(body).boxed()`, `defective_tables` its `finish()`'s `tables()` (all of
+/// them when `outside_rows()` is not empty).
+pub(crate) trait DumpInspector: Send + Sync {
+    /// `body`, unchanged, every chunk seen on its way.
+    fn inspect(&self, body: ByteStream) -> ByteStream;
+    /// The tables with a defect in what passed (empty: none), starting afresh.
+    fn defective_tables(&self) -> Vec<String>;
+}
+
+impl DumpInspector for crate::dump::SharedScanner {
+    fn inspect(&self, body: ByteStream) -> ByteStream {
+        // A fresh export streams from its start: forget what an abandoned attempt showed.
+        let _ = self.finish();
+        crate::dump::SharedScanner::inspect(self, body).boxed()
+    }
+
+    fn defective_tables(&self) -> Vec<String> {
+        let defects = self.finish();
+        let mut tables: Vec<String> = defects.tables().map(str::to_owned).collect();
+        if defects.outside_rows().kinds().next().is_some() {
+            // A defect outside any table's rows (a NUL in the schema, say): the whole dump is
+            // suspect, and the online read replaces all of it anyway.
+            tables.push("the dump outside any table's rows".to_owned());
+        }
+        tables
+    }
 }
 
 /// A database's dump, stored.
 pub(crate) struct Transferred {
     pub(crate) stored: Stored,
-    /// The D1 bookmark the dump was taken at (none for local files).
+    /// The D1 bookmark the dump was taken at (none for local files); for an online read,
+    /// the one before its first page.
     pub(crate) bookmark: Option<String>,
+    /// An online read's bookmark after its last page, when it differs from `bookmark`.
+    pub(crate) bookmark_after: Option<String>,
     /// Exports started (0 for local files).
     pub(crate) exports: u32,
     /// Why more than one export was needed, one line per abandoned export; and that the
@@ -59,6 +95,10 @@ pub(crate) struct Transferred {
     pub(crate) consistency: DumpConsistency,
     /// The virtual tables the dump recreates, written by this crate rather than by D1.
     pub(crate) virtual_tables: Vec<String>,
+    /// How the dump was read from D1 (`d1`, `online`; none for local files).
+    pub(crate) export: Option<&'static str>,
+    /// Why `auto` chose it.
+    pub(crate) export_reason: Option<String>,
 }
 
 /// Why a database's dump was not stored, with what was spent on it.
@@ -296,10 +336,13 @@ fn transferred(
     Transferred {
         stored,
         bookmark,
+        bookmark_after: None,
         exports,
         notes,
         consistency,
         virtual_tables,
+        export: Some("d1"),
+        export_reason: None,
     }
 }
 
@@ -347,7 +390,12 @@ async fn stream_into_sink(
                 error: Error::from(error).context("download failed"),
             })?;
         let total = download.content_length();
-        (checked_body(download, Arc::clone(&source_error)), total)
+        let body = checked_body(download, Arc::clone(&source_error));
+        let body = match request.inspector {
+            Some(inspector) => inspector.inspect(body),
+            None => body,
+        };
+        (body, total)
     } else {
         // No export (a database whose only tables are virtual): the dump's head line alone.
         let head = Bytes::from_static(DUMP_HEAD.as_bytes());

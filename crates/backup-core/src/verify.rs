@@ -108,9 +108,9 @@ pub(crate) async fn verify(
             }
             Ok(None) => v.problems.push(match options.date {
                 Some(d) => {
-                    format!("no complete backup dated {d}; `d1-backup list` shows what there is")
+                    format!("no complete backup dated {d}; list the backups to see what there is")
                 }
-                None => "no complete backup; run `d1-backup run` first".to_owned(),
+                None => "no complete backup; back it up first".to_owned(),
             }),
             Err(error) => v.problems.push(error.chain()),
         }
@@ -218,6 +218,9 @@ pub(crate) async fn verify_after_run(
     }
 }
 
+/// Reads one backup from the sink, hashing it on the way, restores it into a scratch file
+/// and checks it; with `against_live`, compares it with the live database. Everything found
+/// goes into `v`.
 async fn verify_one(
     engine: &Engine,
     target: &Target<'_>,
@@ -225,67 +228,104 @@ async fn verify_one(
     options: &VerifyOptions,
     v: &mut Verification,
 ) {
-    let scratch = options.scratch_dir.as_path();
     v.date = Some(manifest.date);
     v.key = Some(manifest.dump.key.clone());
-    let body = match engine.sink().get(&manifest.dump.key, None).await {
+    let key = &manifest.dump.key;
+    let body = match engine.sink().get(key, None).await {
         Ok(body) => body,
         Err(e) => {
-            return v.problems.push(format!(
-                "cannot read {}: {}",
-                manifest.dump.key,
-                error_chain(&e)
-            ));
+            return v
+                .problems
+                .push(format!("cannot read {key}: {}", error_chain(&e)));
         }
     };
     // Hash the stored bytes on their way to the restore.
-    let seen = Arc::new(Mutex::new((0u64, Sha256::new())));
-    let tally = Arc::clone(&seen);
-    let body = body
-        .inspect(move |chunk| {
-            if let Ok(chunk) = chunk {
-                let mut t = tally.lock().unwrap_or_else(PoisonError::into_inner);
-                t.0 += chunk.len() as u64;
-                t.1.update(chunk);
-            }
-        })
-        .boxed();
+    let (body, seen) = tallied(body);
     let reader = decoded(body, manifest.dump.compression);
-    let scratch_file = scratch.join(format!(
+    let scratch = Scratch(options.scratch_dir.join(format!(
         "d1-backup-verify-{}-{}-{}.sqlite",
         std::process::id(),
         manifest.database.name,
         manifest.date
-    ));
-    let guard = Scratch(scratch_file.clone());
-    let path = scratch_file.clone();
-    let restored = tokio::task::spawn_blocking(move || {
-        let _ = std::fs::remove_file(&path);
-        let conn = rusqlite::Connection::open(&path).map_err(|e| (false, e.to_string()))?;
-        let stats = restore::restore_dump_keep_going(std::io::BufReader::new(reader), &conn)
-            .map_err(
-                // A read error is the transport's (the hash check below tells corruption).
-                |e| (!matches!(e, restore::RestoreError::Read(_)), e.to_string()),
-            )?;
-        let problems = restore::check_database(&conn).map_err(|e| (false, e.to_string()))?;
-        let tables = restore::count_rows(&conn).map_err(|e| (false, e.to_string()))?;
-        Ok::<_, (bool, String)>((stats, problems, tables))
-    })
-    .await;
-    let restore_finished = matches!(restored, Ok(Ok(_)));
+    )));
+    let path = scratch.0.clone();
+    let restored = tokio::task::spawn_blocking(move || restore_and_check(reader, &path))
+        .await
+        .unwrap_or_else(|e| {
+            Err(Error::new(
+                ErrorKind::LocalIo,
+                format!("the restore task failed: {e}"),
+            ))
+        });
+    let restore_finished = restored.is_ok();
     let (mut bytes, mut digest) = {
         let t = seen.lock().unwrap_or_else(PoisonError::into_inner);
         (t.0, hex::encode(t.1.clone().finalize()))
     };
     if !restore_finished {
         // The restore stopped early: hash the whole object on its own.
-        match self::digest(engine, &manifest.dump.key).await {
+        match self::digest(engine, key).await {
             Ok((b, d)) => (bytes, digest) = (b, d),
             Err(e) => v.problems.push(e.chain()),
         }
     }
+    record_restore(v, restored);
+    if options.against_live && restore_finished {
+        compare_live(engine, target, manifest, &scratch.0, v).await;
+    }
+    drop(scratch);
+    record_digest(v, manifest, bytes, &digest);
+}
+
+/// Bytes and SHA-256 of the stored dump read so far.
+pub(crate) type Tally = Arc<Mutex<(u64, Sha256)>>;
+
+/// `body` as it was, counting and hashing every chunk that passes into the returned tally.
+pub(crate) fn tallied(body: r2_sink::ByteStream) -> (r2_sink::ByteStream, Tally) {
+    let tally: Tally = Arc::new(Mutex::new((0, Sha256::new())));
+    let seen = Arc::clone(&tally);
+    let body = body
+        .inspect(move |chunk| {
+            if let Ok(chunk) = chunk {
+                let mut t = seen.lock().unwrap_or_else(PoisonError::into_inner);
+                t.0 += chunk.len() as u64;
+                t.1.update(chunk);
+            }
+        })
+        .boxed();
+    (body, tally)
+}
+
+/// What a scratch restore found: its statistics, the checks' problems, rows per table.
+type Restored = (restore::RestoreStats, Vec<String>, BTreeMap<String, u64>);
+
+/// Restores the dump into a new SQLite file at `path` (statement by statement, going on past
+/// refused ones so that one pass names every defect) and checks it. Runs on a blocking
+/// thread. A dump that does not read back fails with kind `InvalidDump`; a read error is the
+/// transport's (the hash check tells corruption from it).
+fn restore_and_check(
+    reader: impl std::io::Read,
+    path: &std::path::Path,
+) -> Result<Restored, Error> {
+    let _ = std::fs::remove_file(path);
+    let sqlite = |e: rusqlite::Error| {
+        Error::new(
+            ErrorKind::LocalIo,
+            format!("SQLite cannot open the scratch file: {e}"),
+        )
+    };
+    let conn = rusqlite::Connection::open(path).map_err(sqlite)?;
+    let stats = restore::restore_dump_keep_going(std::io::BufReader::new(reader), &conn)
+        .map_err(Error::from)?;
+    let problems = restore::check_database(&conn).map_err(Error::from)?;
+    let tables = restore::count_rows(&conn).map_err(Error::from)?;
+    Ok((stats, problems, tables))
+}
+
+/// Records a scratch restore's outcome: what did not restore exactly, and the checks.
+fn record_restore(v: &mut Verification, restored: Result<Restored, Error>) {
     match restored {
-        Ok(Ok((stats, problems, tables))) => {
+        Ok((stats, problems, tables)) => {
             v.statements = stats.statements;
             v.tables = tables;
             v.defective |= !problems.is_empty() || stats.failed > 0;
@@ -301,28 +341,28 @@ async fn verify_one(
             }
             v.problems.extend(problems);
         }
-        Ok(Err((defective, error))) => {
-            v.defective |= defective;
+        Err(error) => {
+            v.defective |= error.kind() == ErrorKind::InvalidDump;
             v.problems
-                .push(format!("the dump does not restore: {error}"));
+                .push(format!("the dump does not restore: {}", error.message()));
         }
-        Err(error) => v.problems.push(format!("the restore task failed: {error}")),
     }
-    if options.against_live && restore_finished {
-        compare_live(engine, target, manifest, &scratch_file, v).await;
-    }
-    drop(guard);
+}
+
+/// Records whether the stored bytes are the ones the manifest vouches for.
+fn record_digest(v: &mut Verification, manifest: &Manifest, bytes: u64, digest: &str) {
+    let key = &manifest.dump.key;
     if bytes != manifest.dump.bytes {
         v.defective = true;
         v.problems.push(format!(
-            "size mismatch: {} has {bytes} bytes, the manifest records {}",
-            manifest.dump.key, manifest.dump.bytes
+            "size mismatch: {key} has {bytes} bytes, the manifest records {}",
+            manifest.dump.bytes
         ));
     } else if digest != manifest.dump.sha256 {
         v.defective = true;
         v.problems.push(format!(
-            "sha256 mismatch: {} hashes to {digest}, the manifest records {}; the stored dump was altered",
-            manifest.dump.key, manifest.dump.sha256
+            "sha256 mismatch: {key} hashes to {digest}, the manifest records {}; the stored dump was altered",
+            manifest.dump.sha256
         ));
     }
 }
@@ -438,10 +478,16 @@ async fn compare_live(
                         ));
                     })
                     .ok();
-                let moved_on = match (&manifest.database.bookmark, &live_bookmark) {
-                    (Some(then), Some(now)) => then != now,
-                    _ => false,
-                };
+                // An online read during which the database changed is the state of no single
+                // bookmark: its rows may differ from any live state, so differences are
+                // reported, not failed (except provably rounded integers).
+                let read_while_moving =
+                    manifest.dump.consistency == crate::manifest::DumpConsistency::Online;
+                let moved_on = read_while_moving
+                    || match (&manifest.database.bookmark, &live_bookmark) {
+                        (Some(then), Some(now)) => then != now,
+                        _ => false,
+                    };
                 let source = live::D1Source {
                     client,
                     account_id,

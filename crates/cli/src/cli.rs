@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use d1_backup_core::Selector;
 use d1_backup_core::chrono::NaiveDate;
+use d1_backup_core::{ExportMode, Selector};
 
 const AFTER_HELP: &str = "\
 Exit codes:
@@ -50,6 +50,17 @@ pub(crate) struct GlobalArgs {
     /// Only errors on stderr. Example: -q
     #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
     pub(crate) quiet: bool,
+    /// How log lines are written: text (colour only on a terminal, never with NO_COLOR) or
+    /// json (one object per line, for log shippers). Example: --log-format json
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t,
+        env = "D1_BACKUP_LOG_FORMAT",
+        value_name = "FORMAT"
+    )]
+    pub(crate) log_format: crate::logging::LogFormat,
 }
 
 impl GlobalArgs {
@@ -205,6 +216,25 @@ pub(crate) struct RunArgs {
     /// --against-live`). Example: --verify --against-live
     #[arg(long, requires = "verify")]
     pub(crate) against_live: bool,
+    /// How D1 databases are read in this run, overriding `[run] export` and each database's
+    /// `export`: d1 (D1's export endpoint, which blocks the database while it runs), online
+    /// (the query API, page by page, exact values, no export) or auto (d1 up to `[run]
+    /// online_above_mib`, online above). Local SQLite databases ignore it. Example:
+    /// --export online
+    #[arg(long, value_name = "MODE", value_parser = parse_export_mode)]
+    pub(crate) export: Option<ExportMode>,
+}
+
+/// `d1`, `online` or `auto`.
+fn parse_export_mode(text: &str) -> Result<ExportMode, String> {
+    match text {
+        "d1" => Ok(ExportMode::D1),
+        "online" => Ok(ExportMode::Online),
+        "auto" => Ok(ExportMode::Auto),
+        other => Err(format!(
+            "{other:?} is not an export mode: use d1, online or auto"
+        )),
+    }
 }
 
 /// `d1-backup prune`.

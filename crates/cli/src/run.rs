@@ -23,6 +23,9 @@ pub(crate) async fn run(global: &GlobalArgs, args: RunArgs) -> u8 {
     let date = args.date.unwrap_or_else(|| Utc::now().date_naive());
     let force = if args.force { Force::Yes } else { Force::No };
     let mut options = RunOptions::new(date).only(args.only).force(force);
+    if let Some(mode) = args.export {
+        options = options.export(mode);
+    }
     if args.verify {
         options = options
             .verify(VerifyOptions::new(std::env::temp_dir()).against_live(args.against_live));

@@ -70,6 +70,26 @@ pub enum Fault {
     /// The first download sends this many bytes of the body, then drops the
     /// connection; later requests with `Range: bytes=N-` get a 206.
     DropDownload(u64),
+    /// After `after` `/query` or `/raw` requests, the next `count` answer 429 with
+    /// `retry-after: 0` (a storm in the middle of a read, without the wait).
+    QueryRateLimited {
+        /// Requests answered normally first.
+        after: u32,
+        /// Requests answered 429.
+        count: u32,
+    },
+    /// After `after` `/query` or `/raw` requests, the next `count` are cut off: the
+    /// answer announces a longer body than it sends, as a dropped connection looks.
+    QueryDropped {
+        /// Requests answered normally first.
+        after: u32,
+        /// Requests cut off.
+        count: u32,
+    },
+    /// `/query` and `/raw` answers whose rows take more than this many bytes of JSON are
+    /// refused, as D1 refuses answers too large for it
+    /// (`D1_ERROR: response too large: SQLITE_TOOBIG`).
+    AnswerLimit(usize),
 }
 
 #[derive(Debug)]
@@ -341,13 +361,41 @@ fn backed(
     if endpoint == "import" {
         return import::import(state, &uuid, &backend, request);
     }
-    *state.queries.entry(uuid).or_insert(0) += 1;
+    let asked = {
+        let count = state.queries.entry(uuid.clone()).or_insert(0);
+        *count += 1;
+        *count
+    };
+    let fault = find(state, account, id).and_then(|db| db.fault.clone());
+    match fault {
+        Some(Fault::QueryRateLimited { after, count })
+            if asked > after && asked <= after + count =>
+        {
+            return failure(
+                429,
+                971,
+                "Please wait and consider throttling your request speed",
+            )
+            .insert_header("retry-after", "0");
+        }
+        Some(Fault::QueryDropped { after, count }) if asked > after && asked <= after + count => {
+            return ResponseTemplate::new(200)
+                .insert_header("content-type", "application/json")
+                .set_body_raw(b"{\"success\": tr".to_vec(), "application/json")
+                .insert_header("content-length", "4096");
+        }
+        _ => {}
+    }
+    let limit = match fault {
+        Some(Fault::AnswerLimit(limit)) => Some(limit),
+        _ => None,
+    };
     let shape = if endpoint == "raw" {
         sql::Shape::Arrays
     } else {
         sql::Shape::Objects
     };
-    sql::query(backend.as_ref(), request, shape)
+    sql::query(backend.as_ref(), request, shape, limit)
 }
 
 /// A backed database's bookmark; a fixed one's never changes.

@@ -63,35 +63,11 @@ impl D1Client {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ`; `None` before 1970.
+/// `YYYY-MM-DDTHH:MM:SSZ`, to the second, in UTC; `None` before 1970.
 fn iso8601(at: SystemTime) -> Option<String> {
-    let secs = at.duration_since(UNIX_EPOCH).ok()?.as_secs();
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_from_days(i64::try_from(days).ok()?);
-    Some(format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    ))
-}
-
-/// The Gregorian date `days` after 1970-01-01 (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        year,
-        u32::try_from(month).unwrap_or(1),
-        u32::try_from(day).unwrap_or(1),
-    )
+    at.duration_since(UNIX_EPOCH).ok()?;
+    let at = chrono::DateTime::<chrono::Utc>::from(at);
+    Some(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
 #[cfg(test)]
@@ -110,6 +86,9 @@ mod tests {
         check(951_782_400, "2000-02-29T00:00:00Z");
         check(1_767_225_599, "2025-12-31T23:59:59Z");
         check(4_107_542_400, "2100-03-01T00:00:00Z");
+        // Sub-second parts are dropped, not rounded: D1 takes the time to the second.
+        let at = UNIX_EPOCH + Duration::from_millis(1_767_225_599_999);
+        assert_eq!(iso8601(at).as_deref(), Some("2025-12-31T23:59:59Z"));
         assert_eq!(iso8601(UNIX_EPOCH - Duration::from_secs(1)), None);
     }
 }

@@ -14,8 +14,8 @@
 use std::path::PathBuf;
 
 use super::{
-    AccountConfig, CloudflareConfig, Config, DatabaseEntry, HeartbeatConfig, RetentionConfig,
-    RunConfig, ScheduleConfig, SinkConfig, SinkKind,
+    AccountConfig, CloudflareConfig, Config, DatabaseEntry, ExportMode, HeartbeatConfig,
+    RetentionConfig, RunConfig, ScheduleConfig, SinkConfig, SinkKind,
 };
 use crate::compression::Compression;
 use crate::error::{ConfigError, Error};
@@ -202,6 +202,7 @@ impl AccountConfig {
             account_id: None,
             token_env: None,
             wrangler_state: None,
+            wrangler_state_as_written: None,
             prefix: prefix.into(),
             databases: Vec::new(),
         }
@@ -286,6 +287,13 @@ impl DatabaseEntry {
     #[must_use]
     pub fn compression(mut self, compression: Compression) -> Self {
         self.compression = Some(compression);
+        self
+    }
+
+    /// Overrides `run.export` for this database.
+    #[must_use]
+    pub fn export(mut self, mode: ExportMode) -> Self {
+        self.export = Some(mode);
         self
     }
 }

@@ -4,8 +4,8 @@
 //! [`ConfigBuilder::build`](super::ConfigBuilder::build) validates the result.
 
 use super::{
-    CloudflareConfig, HeartbeatConfig, KvHeartbeat, RetentionConfig, RunConfig, ScheduleConfig,
-    VerifyMode,
+    CloudflareConfig, ExportMode, HeartbeatConfig, KvHeartbeat, RetentionConfig, RunConfig,
+    ScheduleConfig, VerifyMode,
 };
 use crate::compression::Compression;
 
@@ -131,6 +131,27 @@ impl RunConfig {
     #[must_use]
     pub fn verify(mut self, verify: VerifyMode) -> Self {
         self.verify = verify;
+        self
+    }
+
+    /// Sets how D1 databases are read (`d1`, `online` or `auto`).
+    #[must_use]
+    pub fn export(mut self, mode: ExportMode) -> Self {
+        self.export = mode;
+        self
+    }
+
+    /// Fails an online backup whose database changed while it was read.
+    #[must_use]
+    pub fn require_snapshot(mut self, require: bool) -> Self {
+        self.require_snapshot = require;
+        self
+    }
+
+    /// Sets the size above which `auto` reads a database online, in MiB.
+    #[must_use]
+    pub fn online_above_mib(mut self, mib: u64) -> Self {
+        self.online_above_mib = mib;
         self
     }
 }

@@ -28,18 +28,21 @@
 //!   tables).
 //! - [`statements`]: the reader, [`DumpStatements`], which splits a dump into statements as
 //!   `sqlite3_complete` would; its errors are [`RestoreError`] ([`error`]).
+//! - [`defects`]: [`DefectScanner`], which reads a dump as it streams and names the tables
+//!   whose rows D1's export wrote lossily ([`DefectKind`]), so they can be re-read online.
 //!
 //! # Row sources
 //!
 //! A source decides *what* the rows and cells are; this module decides *how* they are written.
-//! Today there are two: a SQLite file read through rusqlite (`crate::sqlite`, feature
+//! There are three: a SQLite file read through rusqlite (`crate::sqlite`, feature
 //! `sqlite`), whose cells are typed ([`Cell::Integer`], [`Cell::Text`], …) with the column's
-//! [`Affinity`], and D1's query API (`crate::vtab_export`), whose cells are exact literals
-//! from `quote()` ([`Cell::Literal`]). A further source (an online export through the query
-//! API) reads `sqlite_schema` into [`plan::Table`]s and [`plan::Object`]s, asks
-//! [`plan::plan`] for the steps, and for each [`plan::Step::Rows`] reads the table's rows and
-//! hands each row's cells to [`DumpWriter::row`] under the table's [`Insert`]: the order of
-//! statements, the encodings and the statement limits stay here. The per-table D1 export
+//! [`Affinity`]; D1's query API for virtual tables appended to an export
+//! (`crate::vtab_export`), whose cells are exact literals from `quote()` ([`Cell::Literal`]);
+//! and the online export (`crate::online`), which reads `sqlite_schema` through the query API
+//! into [`plan::Table`]s and [`plan::Object`]s, asks [`plan::plan`] for the steps, and for
+//! each [`plan::Step::Rows`] reads the table's rows in pages and hands each row's typed cells
+//! to [`DumpWriter::row`] under the table's [`Insert`]: the order of statements, the
+//! encodings and the statement limits stay here. The per-table D1 export
 //! appends to D1's own dump, so it has its own short order (`crate::vtab_export`) but the same
 //! writer.
 //!
@@ -48,6 +51,7 @@
 //! the typed encodings and the rules the SQLite side asks are unused there.
 #![cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 
+pub(crate) mod defects;
 pub(crate) mod error;
 pub(crate) mod names;
 pub(crate) mod plan;
@@ -56,6 +60,7 @@ pub(crate) mod value;
 pub(crate) mod vtab;
 pub(crate) mod writer;
 
+pub use defects::{DefectKind, DefectScanner, Defects, SharedScanner, TableDefects};
 pub use error::RestoreError;
 #[cfg(feature = "sqlite")]
 pub(crate) use error::snippet;

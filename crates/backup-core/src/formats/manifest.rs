@@ -6,8 +6,8 @@
 //!
 //! Fields added after the first release are optional: they default when absent and are
 //! left out when at their default, so older manifests still read and older readers (which
-//! ignore unknown fields) still read newer ones. `dump.consistency` and `dump.virtual_tables`
-//! are such fields.
+//! ignore unknown fields) still read newer ones. `dump.consistency`, `dump.virtual_tables`,
+//! `dump.export`, `dump.export_reason` and `database.bookmark_after` are such fields.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -59,6 +59,11 @@ pub struct ManifestDatabase {
     pub bookmark: Option<String>,
     /// The local SQLite file the dump was made from (null for D1 exports).
     pub sqlite: Option<String>,
+    /// An online read's bookmark after its last page, when the database moved while it was
+    /// read (`dump.consistency = "online"`); `bookmark` is then the one before its first
+    /// page. Left out otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bookmark_after: Option<String>,
 }
 
 /// The dump object a manifest vouches for.
@@ -86,6 +91,15 @@ pub struct ManifestDump {
     /// database, or written by the local SQLite dumper. Left out when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub virtual_tables: Vec<String>,
+    /// How the dump was read from D1: `d1` (D1's export endpoint) or `online` (the query
+    /// API, page by page), as `[run] export` chose; `auto` choices are recorded as the mode
+    /// they chose, with `auto` in [`export_reason`](Self::export_reason). Left out for local
+    /// SQLite files and by releases before the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<String>,
+    /// Why `export = "auto"` chose what it chose. Left out otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_reason: Option<String>,
 }
 
 /// How consistent a dump is (`dump.consistency` in the manifest).
@@ -104,17 +118,23 @@ pub enum DumpConsistency {
     /// query API just after it, each query at its own moment. A write between them can make
     /// the parts disagree (a row missing from a full-text index, say).
     PerTable,
+    /// Read online through the query API, page by page, while the database changed: its
+    /// bookmark before the first page (`database.bookmark`) differs from the one after the
+    /// last (`database.bookmark_after`). Every row is exact as it was when its page was read,
+    /// but rows of different pages may be from different moments.
+    Online,
     /// A value written by a newer d1-backup; read as "not known to be a snapshot".
     #[serde(other)]
     Unknown,
 }
 
 impl DumpConsistency {
-    /// The JSON spelling: `snapshot`, `per-table` (`unknown` for a newer writer's value).
+    /// The JSON spelling: `snapshot`, `per-table`, `online` (`unknown` for a newer writer's value).
     pub fn as_str(self) -> &'static str {
         match self {
             DumpConsistency::Snapshot => "snapshot",
             DumpConsistency::PerTable => "per-table",
+            DumpConsistency::Online => "online",
             DumpConsistency::Unknown => "unknown",
         }
     }
@@ -189,6 +209,7 @@ mod tests {
                 uuid: Some("4b1e2f6a-9c1d-4e8f-a2b3-c4d5e6f7a8b9".to_owned()),
                 bookmark: Some("00000001-00000002-00004f8a-0123".to_owned()),
                 sqlite: None,
+                bookmark_after: None,
             },
             date: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap_or_default(),
             started_at: at,
@@ -202,6 +223,8 @@ mod tests {
                 sql_sha256: "ab".repeat(32),
                 consistency: DumpConsistency::Snapshot,
                 virtual_tables: Vec::new(),
+                export: None,
+                export_reason: None,
             },
         }
     }
@@ -248,6 +271,27 @@ mod tests {
         assert_eq!(read.ok(), Some(DumpConsistency::Unknown));
     }
 
+    /// An online read that saw the database move says so, with both bookmarks and the mode.
+    #[test]
+    fn online_dumps_record_mode_and_both_bookmarks() {
+        let mut manifest = sample();
+        manifest.dump.consistency = DumpConsistency::Online;
+        manifest.dump.export = Some("online".to_owned());
+        manifest.database.bookmark_after = Some("00000002-00000002-00004f8a-0123".to_owned());
+        let json: serde_json::Value =
+            serde_json::from_slice(&manifest.to_json()).unwrap_or_default();
+        assert_eq!(json["dump"]["consistency"], "online");
+        assert_eq!(json["dump"]["export"], "online");
+        assert_eq!(
+            json["database"]["bookmark_after"],
+            "00000002-00000002-00004f8a-0123"
+        );
+        assert_eq!(
+            Manifest::from_json(&manifest.to_json()).ok(),
+            Some(manifest)
+        );
+    }
+
     #[test]
     fn round_trips_and_refuses_strangers() {
         let manifest = sample();
@@ -280,6 +324,12 @@ mod tests {
         per_table.dump.consistency = DumpConsistency::PerTable;
         per_table.dump.virtual_tables = vec!["articles_fts".to_owned()];
         insta::assert_json_snapshot!("manifest_v1_per_table", per_table);
+        let mut online = sample();
+        online.dump.consistency = DumpConsistency::Online;
+        online.dump.export = Some("online".to_owned());
+        online.dump.export_reason = Some("auto: the database is large".to_owned());
+        online.database.bookmark_after = Some("00000002-00000002-00004f8a-0123".to_owned());
+        insta::assert_json_snapshot!("manifest_v1_online", online);
         let first_release = br#"{"kind":"d1-backup-manifest","version":1,"tool":"d1-backup 0.1.0",
             "account":"ucca","account_id":null,
             "database":{"name":"ops-db","uuid":null,"bookmark":null,"sqlite":"ops.sqlite"},

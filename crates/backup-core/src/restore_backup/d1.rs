@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use d1_export::{ImportEvent, ImportOptions, ImportSource};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::AccountConfig;
 use crate::engine::Engine;
 use crate::restore::DumpStatements;
 
@@ -27,26 +28,7 @@ pub(super) async fn plan_d1(
     confirm: Confirm,
 ) -> Result<()> {
     let wanted = account.unwrap_or(&plan.backup.account);
-    let accounts = &engine.config().accounts;
-    let Some(index) = accounts.iter().position(|a| a.name == wanted) else {
-        let known: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
-        return Err(Error::new(
-            ErrorKind::NotConfigured,
-            format!(
-                "account {wanted} is not a configured account; configured: {}",
-                known.join(", ")
-            ),
-        ));
-    };
-    let target_account = &accounts[index];
-    let Some(client) = &engine.clients()[index] else {
-        return Err(Error::new(
-            ErrorKind::NotConfigured,
-            format!(
-                "account {wanted} has no D1 API client (no token_env, or only local databases configured); name an account with D1 databases and a token"
-            ),
-        ));
-    };
+    let (index, target_account, client) = d1_account(engine, wanted)?;
     let account_id = target_account.account_id_or_empty();
     let listed = client.list_databases(account_id).await.map_err(|e| {
         Error::from(e).context(format_args!(
@@ -67,33 +49,7 @@ pub(super) async fn plan_d1(
     let info = client.database_info(account_id, &found.uuid).await.ok();
     let num_tables = info.as_ref().and_then(|i| i.num_tables);
     plan.account_index = Some(index);
-    plan.notes.push(format!(
-        "D1 database {} serves no queries while the import runs; a failed import leaves it as it was",
-        found.name
-    ));
-    match num_tables {
-        Some(0) => {}
-        Some(n) => plan.notes.push(format!(
-            "{} already has {n} table(s): the dump's statements run into its current content, nothing is deleted first, and a CREATE TABLE of a name that exists fails the whole import",
-            found.name
-        )),
-        None => plan.notes.push(format!(
-            "D1 did not report how many tables {} has: if it has any, the dump's statements run into them, and a CREATE TABLE of a name that exists fails the whole import",
-            found.name
-        )),
-    }
-    if plan.manifest.database.uuid.as_deref() == Some(found.uuid.as_str()) {
-        plan.notes.push(format!(
-            "{} is the database this backup was taken from",
-            found.name
-        ));
-    }
-    if confirm == Confirm::No {
-        plan.refusals.push(format!(
-            "importing into D1 database {} ({}) changes a live database: it serves no queries during the import, and the dump's statements run into its current content (nothing is deleted first; if it already has a table the dump creates, the import fails and leaves it as it was); confirm the import to go ahead",
-            found.name, found.uuid
-        ));
-    }
+    explain_import(plan, &found.name, &found.uuid, num_tables, confirm);
     plan.target = PlannedTarget::D1 {
         account: target_account.name.clone(),
         account_id: account_id.to_owned(),
@@ -103,6 +59,65 @@ pub(super) async fn plan_d1(
         file_size: info.and_then(|i| i.file_size),
     };
     Ok(())
+}
+
+/// The configured account named `wanted`, with its index and its D1 client.
+fn d1_account<'e>(
+    engine: &'e Engine,
+    wanted: &str,
+) -> Result<(usize, &'e AccountConfig, &'e d1_export::D1Client)> {
+    let accounts = &engine.config().accounts;
+    let Some(index) = accounts.iter().position(|a| a.name == wanted) else {
+        let known: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
+        return Err(Error::new(
+            ErrorKind::NotConfigured,
+            format!(
+                "account {wanted} is not a configured account; configured: {}",
+                known.join(", ")
+            ),
+        ));
+    };
+    let Some(client) = &engine.clients()[index] else {
+        return Err(Error::new(
+            ErrorKind::NotConfigured,
+            format!(
+                "account {wanted} has no D1 API client (no token_env, or only local databases configured); name an account with D1 databases and a token"
+            ),
+        ));
+    };
+    Ok((index, &accounts[index], client))
+}
+
+/// What importing into `name` means, as the plan's notes, and the refusal an unconfirmed
+/// import gets.
+fn explain_import(
+    plan: &mut RestorePlan,
+    name: &str,
+    uuid: &str,
+    num_tables: Option<u64>,
+    confirm: Confirm,
+) {
+    plan.notes.push(format!(
+        "D1 database {name} serves no queries while the import runs; a failed import leaves it as it was"
+    ));
+    match num_tables {
+        Some(0) => {}
+        Some(n) => plan.notes.push(format!(
+            "{name} already has {n} table(s): the dump's statements run into its current content, nothing is deleted first, and a CREATE TABLE of a name that exists fails the whole import"
+        )),
+        None => plan.notes.push(format!(
+            "D1 did not report how many tables {name} has: if it has any, the dump's statements run into them, and a CREATE TABLE of a name that exists fails the whole import"
+        )),
+    }
+    if plan.manifest.database.uuid.as_deref() == Some(uuid) {
+        plan.notes
+            .push(format!("{name} is the database this backup was taken from"));
+    }
+    if confirm == Confirm::No {
+        plan.refusals.push(format!(
+            "importing into D1 database {name} ({uuid}) changes a live database: it serves no queries during the import, and the dump's statements run into its current content (nothing is deleted first; if it already has a table the dump creates, the import fails and leaves it as it was); confirm the import to go ahead"
+        ));
+    }
 }
 
 /// Imports the plan's backup into its D1 database through D1's import API.

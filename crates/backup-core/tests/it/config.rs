@@ -286,3 +286,46 @@ fn secrets_debug_shows_names_only() {
         "{debug}"
     );
 }
+
+/// `export` in `[run]` and per database, `require_snapshot`, `online_above_mib`; a bad mode
+/// names its field.
+#[test]
+fn export_modes_parse_and_bad_ones_name_their_field() {
+    use d1_backup_core::ExportMode;
+    let text = CONTRACT.replacen(
+        "[retention]",
+        "[run]\nexport = \"auto\"\nrequire_snapshot = true\nonline_above_mib = 64\n\n[retention]",
+        1,
+    );
+    let text = text.replacen(
+        "\"engine-db\"",
+        "{ name = \"engine-db\", export = \"online\" }",
+        1,
+    );
+    let config = load(&text).unwrap();
+    assert_eq!(config.run.export, ExportMode::Auto);
+    assert!(config.run.require_snapshot);
+    assert_eq!(config.run.online_above_mib, 64);
+    assert_eq!(config.accounts[0].databases[0].export, None);
+    assert_eq!(
+        config.accounts[0].databases[1].export,
+        Some(ExportMode::Online)
+    );
+    assert_eq!(load(CONTRACT).unwrap().run.export, ExportMode::D1);
+    check(
+        "\"engine-db\"",
+        "{ name = \"engine-db\", export = \"fast\" }",
+        &[
+            "accounts[0].databases[1]",
+            "unknown variant `fast`",
+            "d1",
+            "online",
+            "auto",
+        ],
+    );
+    check(
+        "[retention]",
+        "[run]\nexport = \"D1\"\n\n[retention]",
+        &["run.export", "unknown variant"],
+    );
+}

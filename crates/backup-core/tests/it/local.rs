@@ -48,7 +48,9 @@ async fn a_sqlite_file_is_dumped_in_d1_format_and_restores() {
         Manifest::from_json(&read(sink.as_ref(), "local/2026-11-30/shop.manifest.json").await)
             .unwrap();
     assert_eq!(manifest.database.uuid, None);
-    assert!(manifest.database.sqlite.unwrap().ends_with("shop.sqlite"));
+    // As the config wrote it, not the resolved path (issue 18: a machine path in a stored
+    // manifest says nothing elsewhere and discloses the host's layout).
+    assert_eq!(manifest.database.sqlite.as_deref(), Some("shop.sqlite"));
     assert_eq!(manifest.dump.sha256, sha256_hex(&sql));
 }
 
@@ -99,6 +101,21 @@ async fn every_database_of_a_wrangler_state_directory_is_backed_up() {
             .unwrap()
             .is_some()
     );
+    let manifest = Manifest::from_json(
+        &read(
+            sink.as_ref(),
+            &format!("local/2026-11-30/{hash}.manifest.json"),
+        )
+        .await,
+    )
+    .unwrap();
+    let recorded = manifest.database.sqlite.unwrap();
+    assert_eq!(
+        recorded,
+        format!(".wrangler/state/v3/d1/miniflare-D1DatabaseObject/{hash}.sqlite")
+    );
+    let host = dir.path().to_string_lossy().into_owned();
+    assert!(!recorded.contains(&host), "{recorded}");
 }
 
 #[tokio::test]

@@ -11,11 +11,14 @@
 mod config;
 #[cfg(feature = "sqlite")]
 mod corpus;
+mod defects;
 mod faults;
 mod heartbeat;
 mod lease;
 #[cfg(feature = "sqlite")]
 mod local;
+#[cfg(feature = "testing")]
+mod online;
 mod programmatic;
 mod rerun;
 #[cfg(feature = "sqlite")]

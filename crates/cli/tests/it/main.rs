@@ -10,6 +10,7 @@
 
 mod commands;
 mod faults;
+mod logging;
 mod restore;
 mod run;
 mod snapshots;

@@ -255,3 +255,53 @@ async fn config_comes_from_d1_backup_config_too() {
     let output = d1_backup(&["run", "--only", "mcp-db"], &env, other.path()).await;
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
 }
+
+/// `run --export online`: a live database read through the query API, no export started, the
+/// exact values stored, and no secret in the output (logged at debug level).
+#[tokio::test]
+async fn run_export_online_reads_through_the_query_api_and_exports_nothing() {
+    use d1_export::testing::SimulatedDatabase;
+    let world = World::new().await;
+    let db = d1_backup_core::testing::SqliteD1::open(world.dir.path().join("live.sqlite")).unwrap();
+    db.query(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v); \
+         INSERT INTO t (v) VALUES (9007199254740993), (CAST(X'ff00' AS TEXT)), (1.0)",
+        &[],
+    )
+    .unwrap();
+    let uuid = world
+        .sim
+        .add_backed_database(UCCA, "live-db", std::sync::Arc::new(db));
+    world.write_config(r#""ops-db", "live-db""#);
+    let output = world
+        .run(&[
+            "run",
+            "--json",
+            "--date",
+            "2026-11-30",
+            "--export",
+            "online",
+            "--only",
+            "live-db",
+        ])
+        .await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(world.sim.exports_started(&uuid), 0);
+    let sink = world.s3.sink().unwrap();
+    let stored = String::from_utf8(read(&sink, "d1/2026-11-30/live-db.sql").await).unwrap();
+    assert!(
+        stored.ends_with(
+            "INSERT INTO \"t\" (\"id\",\"v\") VALUES(1,9007199254740993);\n\
+             INSERT INTO \"t\" (\"id\",\"v\") VALUES(2,CAST(X'ff00' AS TEXT));\n\
+             INSERT INTO \"t\" (\"id\",\"v\") VALUES(3,1.0);"
+        ),
+        "{stored}"
+    );
+    let manifest =
+        String::from_utf8(read(&sink, "d1/2026-11-30/live-db.manifest.json").await).unwrap();
+    assert!(manifest.contains("\"export\": \"online\""), "{manifest}");
+    world.assert_no_secrets(&output);
+    let refused = world.run(&["run", "--export", "fast"]).await;
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(text(&refused.stderr).contains("use d1, online or auto"));
+}

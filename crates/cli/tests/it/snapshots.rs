@@ -81,6 +81,6 @@ async fn json_outputs() {
     let check = json(&dir, &["config", "check", "--json"]).await;
     insta::assert_json_snapshot!("config_check_json", check, {
         ".config" => "[path]",
-        ".checks[2].what" => "[sink at the temporary directory] is writable",
+        ".checks[4].what" => "[sink at the temporary directory] is writable",
     });
 }

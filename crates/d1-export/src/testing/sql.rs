@@ -23,6 +23,7 @@ pub(super) fn query(
     db: &dyn SimulatedDatabase,
     request: &Request,
     shape: Shape,
+    answer_limit: Option<usize>,
 ) -> ResponseTemplate {
     let statements = match statements(&request.body) {
         Ok(statements) => statements,
@@ -38,7 +39,21 @@ pub(super) fn query(
         [(sql, params)] => db.query(sql, params),
         _ => db.batch(&statements),
     };
+    let too_large = |results: &[SimulatedRows]| {
+        answer_limit.is_some_and(|limit| {
+            let bytes: usize = results
+                .iter()
+                .map(|r| serde_json::to_vec(&r.rows).map_or(0, |v| v.len()))
+                .sum();
+            bytes > limit
+        })
+    };
     match outcome {
+        Ok(results) if too_large(&results) => failure(
+            400,
+            SQL_ERROR,
+            "D1_ERROR: response too large: SQLITE_TOOBIG",
+        ),
         Ok(results) => envelope(
             200,
             &Value::Array(results.iter().map(|r| result(r, shape)).collect()),
