@@ -452,16 +452,7 @@ async fn shapes(source: &dyn SqlSource) -> Result<Vec<TableShape>, Error> {
 }
 
 fn is_without_rowid(sql: &str) -> bool {
-    // Table options follow the column list's closing parenthesis: `WITHOUT ROWID, STRICT`.
-    let options = sql.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let words: Vec<String> = options
-        .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
-        .filter(|w| !w.is_empty())
-        .map(str::to_ascii_uppercase)
-        .collect();
-    words
-        .windows(2)
-        .any(|w| w[0] == "WITHOUT" && w[1] == "ROWID")
+    crate::dump::plan::TableOptions::of(sql).without_rowid
 }
 
 /// One row as read: its rowid (rowid tables) and cells.

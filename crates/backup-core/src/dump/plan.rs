@@ -179,6 +179,34 @@ pub(crate) fn plan<'a>(
     (steps, count)
 }
 
+/// The table options a `CREATE TABLE` ends with (after its column list's closing
+/// parenthesis): `WITHOUT ROWID` and `STRICT`, in any case and order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TableOptions {
+    /// `WITHOUT ROWID`: rows live in the primary key's b-tree; there is no rowid.
+    pub(crate) without_rowid: bool,
+    /// `STRICT`: declared types are enforced, and `ANY` keeps values as given.
+    pub(crate) strict: bool,
+}
+
+impl TableOptions {
+    /// The options of the table whose stored `CREATE TABLE` is `sql`.
+    pub(crate) fn of(sql: &str) -> Self {
+        let options = sql.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let words: Vec<String> = options
+            .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
+            .filter(|w| !w.is_empty())
+            .map(str::to_ascii_uppercase)
+            .collect();
+        Self {
+            without_rowid: words
+                .windows(2)
+                .any(|w| w[0] == "WITHOUT" && w[1] == "ROWID"),
+            strict: words.iter().any(|w| w == "STRICT"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::{Reader, protocol};
 use crate::dump::Affinity;
-use crate::dump::plan::{Object, Role, Table};
+use crate::dump::plan::{Object, Role, Table, TableOptions};
 use crate::dump::{VirtualTable, quote_ident};
 use crate::error::Error;
 
@@ -107,7 +107,10 @@ impl Reader {
         virtual_table: bool,
         with_rowid: bool,
     ) -> Result<Shape, Error> {
-        let (without_rowid, strict) = table_options(sql);
+        let TableOptions {
+            without_rowid,
+            strict,
+        } = TableOptions::of(sql);
         let info = self
             .rows(
                 "SELECT name, type FROM pragma_table_info(?1) ORDER BY cid",
@@ -182,20 +185,6 @@ impl Reader {
     }
 }
 
-/// `WITHOUT ROWID` and `STRICT`, from the table options after the column list.
-pub(super) fn table_options(sql: &str) -> (bool, bool) {
-    let options = sql.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let words: Vec<String> = options
-        .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
-        .filter(|w| !w.is_empty())
-        .map(str::to_ascii_uppercase)
-        .collect();
-    let without_rowid = words
-        .windows(2)
-        .any(|w| w[0] == "WITHOUT" && w[1] == "ROWID");
-    (without_rowid, words.iter().any(|w| w == "STRICT"))
-}
-
 /// A name for the rowid that no column shadows.
 fn rowid_name(columns: &[(String, Affinity)]) -> &'static str {
     ["rowid", "_rowid_", "oid"]
@@ -261,6 +250,10 @@ mod tests {
 
     #[test]
     fn table_options_and_rowid_names() {
+        let table_options = |sql: &str| {
+            let o = TableOptions::of(sql);
+            (o.without_rowid, o.strict)
+        };
         assert_eq!(
             table_options("CREATE TABLE t (a PRIMARY KEY) WITHOUT ROWID, STRICT"),
             (true, true)
