@@ -8,6 +8,10 @@
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, params};
 
+use d1_bench_server::vocab::{
+    COUNTRIES, DOMAINS, FIRST, KINDS, LAST, MIMES, PATHS, Rng, WORDS, sentence, timestamp,
+};
+
 use crate::encode::sql_literal;
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -24,103 +28,6 @@ CREATE TABLE event_tags (tag TEXT NOT NULL, event_id INTEGER NOT NULL REFERENCES
 CREATE TABLE attachments (id INTEGER PRIMARY KEY, event_id INTEGER REFERENCES events(id), mime TEXT NOT NULL, data BLOB);
 CREATE INDEX events_user ON events (user_id);";
 
-const FIRST: &[&str] = &[
-    "Ada",
-    "Grace",
-    "Alan",
-    "Edsger",
-    "Barbara",
-    "Donald",
-    "Frances",
-    "Ken",
-    "Margaret",
-    "Dennis",
-    "Radia",
-    "Tim",
-    "Shafi",
-    "Leslie",
-    "Sophie",
-    "John",
-    "Katherine",
-    "Linus",
-    "Hedy",
-    "Niklaus",
-    "Joan",
-    "Ivan",
-    "Anita",
-    "Bjarne",
-    "Mary",
-    "Guido",
-    "Adele",
-    "Yukihiro",
-];
-const LAST: &[&str] = &[
-    "Lovelace",
-    "Hopper",
-    "Turing",
-    "Dijkstra",
-    "Liskov",
-    "Knuth",
-    "Allen",
-    "Thompson",
-    "Hamilton",
-    "Ritchie",
-    "Perlman",
-    "Berners-Lee",
-    "Goldwasser",
-    "Lamport",
-    "Wilson",
-    "McCarthy",
-    "Johnson",
-    "Torvalds",
-    "Lamarr",
-    "Wirth",
-    "Clarke",
-    "Sutherland",
-    "Borg",
-    "Stroustrup",
-    "Keller",
-    "van Rossum",
-    "Goldberg",
-    "Matsumoto",
-    "O'Neil",
-];
-const COUNTRIES: &[&str] = &[
-    "US", "GB", "DE", "FR", "JP", "BR", "IN", "PL", "AR", "NL", "SE",
-];
-const DOMAINS: &[&str] = &[
-    "example.com",
-    "example.org",
-    "mail.example.net",
-    "corp.example",
-];
-const KINDS: &[&str] = &[
-    "page_view",
-    "click",
-    "signup",
-    "login",
-    "logout",
-    "purchase",
-    "search",
-    "error",
-];
-const PATHS: &[&str] = &[
-    "/",
-    "/products",
-    "/products/item",
-    "/cart",
-    "/checkout",
-    "/account",
-    "/blog/post",
-    "/search",
-    "/help/faq",
-];
-const WORDS: &[&str] = &[
-    "the", "a", "backup", "database", "quick", "brown", "fox", "jumps", "over", "lazy", "dog",
-    "server", "request", "export", "night", "data", "stream", "bucket", "object", "and", "of",
-    "to", "in", "is", "it's", "with", "for", "on", "that", "this", "river", "mountain", "coffee",
-    "morning", "release", "weekly", "report", "sunny", "garden",
-];
 const TAGS: &[&str] = &[
     "mobile",
     "desktop",
@@ -138,52 +45,6 @@ const TAGS: &[&str] = &[
     "internal",
     "referral",
 ];
-const MIMES: &[&str] = &["image/png", "image/jpeg", "application/pdf", "text/plain"];
-
-/// xorshift64*: fast, deterministic, good enough for test data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % n as u64).unwrap_or(0)
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-}
-
-fn sentence(rng: &mut Rng, words: usize) -> String {
-    let mut s = String::new();
-    for i in 0..words {
-        if i > 0 {
-            s.push(' ');
-        }
-        s.push_str(rng.pick(WORDS));
-    }
-    s.push('.');
-    s
-}
-
-fn timestamp(rng: &mut Rng) -> String {
-    format!(
-        "202{}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rng.below(6),
-        1 + rng.below(12),
-        1 + rng.below(28),
-        rng.below(24),
-        rng.below(60),
-        rng.below(60),
-        rng.below(1000)
-    )
-}
 
 /// The bytes a row takes in the dump (`INSERT INTO "t" ("c",…) VALUES(…);` and a newline).
 fn line_len(prefix: usize, values: &[ValueRef<'_>], scratch: &mut Vec<u8>) -> u64 {
@@ -281,7 +142,7 @@ pub fn generate(path: &str, size: u64, seed: u64) -> BoxResult<(u64, u64)> {
         let prefix = r#"INSERT INTO "events" ("id","user_id","kind","payload","at") VALUES("#.len();
         while at < ends[1] {
             events += 1;
-            let user = 1 + rng.next() % users.max(1);
+            let user = 1 + rng.next_u64() % users.max(1);
             let kind = rng.pick(KINDS);
             let words = 2 + rng.below(8);
             let note = sentence(&mut rng, words);
@@ -293,7 +154,7 @@ pub fn generate(path: &str, size: u64, seed: u64) -> BoxResult<(u64, u64)> {
                 rng.below(5000),
                 100 + rng.below(40),
             );
-            let when = 1_600_000_000 + rng.next() % 200_000_000;
+            let when = 1_600_000_000 + rng.next_u64() % 200_000_000;
             at += line_len(
                 prefix,
                 &[
@@ -325,7 +186,7 @@ pub fn generate(path: &str, size: u64, seed: u64) -> BoxResult<(u64, u64)> {
         let prefix = r#"INSERT INTO "event_tags" ("tag","event_id","weight","note") VALUES("#.len();
         while at < ends[2] {
             let tag = rng.pick(TAGS);
-            let event = 1 + rng.next() % events.max(1);
+            let event = 1 + rng.next_u64() % events.max(1);
             let weight = (1 + rng.below(999_999)) as f64 / 1000.0;
             let words = rng.below(12);
             let note = (words > 0).then(|| sentence(&mut rng, words));
@@ -356,7 +217,7 @@ pub fn generate(path: &str, size: u64, seed: u64) -> BoxResult<(u64, u64)> {
         let mut data = Vec::new();
         while at < ends[3] {
             attachments += 1;
-            let event = 1 + rng.next() % events.max(1);
+            let event = 1 + rng.next_u64() % events.max(1);
             let mime = rng.pick(MIMES);
             data.clear();
             // Mostly small blobs, some of 8–40 KiB (wide rows for the page sizing).
@@ -366,7 +227,7 @@ pub fn generate(path: &str, size: u64, seed: u64) -> BoxResult<(u64, u64)> {
                 8 + rng.below(56)
             };
             for _ in 0..words {
-                data.extend_from_slice(&rng.next().to_le_bytes());
+                data.extend_from_slice(&rng.next_u64().to_le_bytes());
             }
             at += line_len(
                 prefix,

@@ -7,128 +7,13 @@
 
 use std::io::{self, Write};
 
+use crate::vocab::{
+    COUNTRIES, DOMAINS, FIRST, KINDS, LAST, MIMES, PATHS, Rng, WORDS, sentence, timestamp,
+};
+
 /// Table shares of the dump, by bytes: users, events, then attachments for the rest.
 const USERS_SHARE: f64 = 0.15;
 const EVENTS_SHARE: f64 = 0.70;
-
-const FIRST: &[&str] = &[
-    "Ada",
-    "Grace",
-    "Alan",
-    "Edsger",
-    "Barbara",
-    "Donald",
-    "Frances",
-    "Ken",
-    "Margaret",
-    "Dennis",
-    "Radia",
-    "Tim",
-    "Shafi",
-    "Leslie",
-    "Sophie",
-    "John",
-    "Katherine",
-    "Linus",
-    "Hedy",
-    "Niklaus",
-    "Joan",
-    "Ivan",
-    "Anita",
-    "Bjarne",
-    "Mary",
-    "Guido",
-    "Adele",
-    "Yukihiro",
-];
-const LAST: &[&str] = &[
-    "Lovelace",
-    "Hopper",
-    "Turing",
-    "Dijkstra",
-    "Liskov",
-    "Knuth",
-    "Allen",
-    "Thompson",
-    "Hamilton",
-    "Ritchie",
-    "Perlman",
-    "Berners-Lee",
-    "Goldwasser",
-    "Lamport",
-    "Wilson",
-    "McCarthy",
-    "Johnson",
-    "Torvalds",
-    "Lamarr",
-    "Wirth",
-    "Clarke",
-    "Sutherland",
-    "Borg",
-    "Stroustrup",
-    "Keller",
-    "van Rossum",
-    "Goldberg",
-    "Matsumoto",
-    "O'Neil",
-];
-const COUNTRIES: &[&str] = &[
-    "US", "GB", "DE", "FR", "JP", "BR", "IN", "PL", "AR", "NL", "SE",
-];
-const DOMAINS: &[&str] = &[
-    "example.com",
-    "example.org",
-    "mail.example.net",
-    "corp.example",
-];
-const KINDS: &[&str] = &[
-    "page_view",
-    "click",
-    "signup",
-    "login",
-    "logout",
-    "purchase",
-    "search",
-    "error",
-];
-const PATHS: &[&str] = &[
-    "/",
-    "/products",
-    "/products/item",
-    "/cart",
-    "/checkout",
-    "/account",
-    "/blog/post",
-    "/search",
-    "/help/faq",
-];
-const WORDS: &[&str] = &[
-    "the", "a", "backup", "database", "quick", "brown", "fox", "jumps", "over", "lazy", "dog",
-    "server", "request", "export", "night", "data", "stream", "bucket", "object", "and", "of",
-    "to", "in", "is", "it's", "with", "for", "on", "that", "this", "river", "mountain", "coffee",
-    "morning", "release", "weekly", "report", "sunny", "garden",
-];
-const MIMES: &[&str] = &["image/png", "image/jpeg", "application/pdf", "text/plain"];
-
-/// xorshift64*: fast, deterministic, good enough for test data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % n as u64).unwrap_or(0)
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-}
 
 /// Appends `n` in decimal.
 fn int(out: &mut Vec<u8>, n: u64) {
@@ -156,31 +41,6 @@ fn text(out: &mut Vec<u8>, s: &str) {
         out.push(b);
     }
     out.push(b'\'');
-}
-
-fn sentence(rng: &mut Rng, words: usize) -> String {
-    let mut s = String::new();
-    for i in 0..words {
-        if i > 0 {
-            s.push(' ');
-        }
-        s.push_str(rng.pick(WORDS));
-    }
-    s.push('.');
-    s
-}
-
-fn timestamp(rng: &mut Rng) -> String {
-    format!(
-        "202{}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rng.below(6),
-        1 + rng.below(12),
-        1 + rng.below(28),
-        rng.below(24),
-        rng.below(60),
-        rng.below(60),
-        rng.below(1000)
-    )
 }
 
 fn user(out: &mut Vec<u8>, rng: &mut Rng, id: u64) {
@@ -223,7 +83,7 @@ fn event(out: &mut Vec<u8>, rng: &mut Rng, id: u64, users: u64) {
     );
     int(out, id);
     out.push(b',');
-    int(out, 1 + rng.next() % users.max(1));
+    int(out, 1 + rng.next_u64() % users.max(1));
     out.push(b',');
     text(out, rng.pick(KINDS));
     out.push(b',');
@@ -239,7 +99,7 @@ fn event(out: &mut Vec<u8>, rng: &mut Rng, id: u64, users: u64) {
     );
     text(out, &payload);
     out.push(b',');
-    int(out, 1_600_000_000 + rng.next() % 200_000_000);
+    int(out, 1_600_000_000 + rng.next_u64() % 200_000_000);
     out.extend_from_slice(b");\n");
 }
 
@@ -248,12 +108,12 @@ fn attachment(out: &mut Vec<u8>, rng: &mut Rng, id: u64, events: u64) {
     out.extend_from_slice(br#"INSERT INTO "attachments" ("id","event_id","mime","data") VALUES("#);
     int(out, id);
     out.push(b',');
-    int(out, 1 + rng.next() % events.max(1));
+    int(out, 1 + rng.next_u64() % events.max(1));
     out.push(b',');
     text(out, rng.pick(MIMES));
     out.extend_from_slice(b",X'");
     for _ in 0..(8 + rng.below(56)) {
-        for byte in rng.next().to_le_bytes() {
+        for byte in rng.next_u64().to_le_bytes() {
             out.push(HEX[usize::from(byte >> 4)]);
             out.push(HEX[usize::from(byte & 15)]);
         }

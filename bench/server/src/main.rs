@@ -11,6 +11,7 @@
 //! ```
 
 mod generate;
+use d1_bench_server::vocab;
 mod serve;
 
 use std::io::BufWriter;
