@@ -28,6 +28,8 @@
 //!   tables).
 //! - [`statements`]: the reader, [`DumpStatements`], which splits a dump into statements as
 //!   `sqlite3_complete` would; its errors are [`RestoreError`] ([`error`]).
+//! - `split` (feature `sqlite`): `Splitter`, which rewrites an `INSERT` longer than D1's
+//!   statement limit into an `INSERT` and `UPDATE`s that fit and give the same row.
 //! - [`defects`]: [`DefectScanner`], which reads a dump as it streams and names the tables
 //!   whose rows D1's export wrote lossily ([`DefectKind`]), so they can be re-read online.
 //!
@@ -55,6 +57,8 @@ pub(crate) mod defects;
 pub(crate) mod error;
 pub(crate) mod names;
 pub(crate) mod plan;
+#[cfg(feature = "sqlite")]
+pub(crate) mod split;
 pub(crate) mod statements;
 pub(crate) mod value;
 pub(crate) mod vtab;
