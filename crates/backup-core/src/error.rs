@@ -348,6 +348,10 @@ impl From<d1_export::Error> for Error {
             D::UrlExpired | D::Transient => ErrorKind::Transient,
             D::TimedOut => ErrorKind::TimedOut,
             D::ExportFailed | D::VirtualTablesUnsupported => ErrorKind::ExportFailed,
+            // A database name in use: creating it is refused, as a target that exists is.
+            D::AlreadyExists => ErrorKind::Refused,
+            // Protocol includes `OutcomeUnknown` (a create or restore that may or may not have
+            // happened): never Transient, which would invite a blind retry.
             _ => ErrorKind::Protocol,
         };
         Self::new(kind, error.to_string()).with_source(error)

@@ -187,6 +187,16 @@ pub(crate) enum Payload {
     Raw(bytes::Bytes),
 }
 
+/// Which failed attempts a call may send again.
+#[derive(Clone, Copy)]
+enum Resend<'a> {
+    /// Any retryable failure (the request may safely run twice).
+    Always,
+    /// Only a 429 or a failed connect; otherwise the outcome is unknown, and `if_unknown`
+    /// says how to find it out.
+    OnlyIfNothingHappened { if_unknown: &'a str },
+}
+
 /// Called before each retry with the reason and the delay.
 pub(crate) type OnRetry<'a> = &'a (dyn Fn(&str, Duration) + Send + Sync);
 
@@ -202,6 +212,8 @@ impl Inner {
 
     /// Sends one API request, retrying per the policy, and returns the
     /// envelope of a successful answer. `doing` prefixes error messages.
+    /// Only for requests that may be sent twice (reads, polls, queries the
+    /// caller knows to be safe); see [`call_changing`](Self::call_changing).
     pub(crate) async fn call(
         &self,
         method: Method,
@@ -209,6 +221,37 @@ impl Inner {
         payload: &Payload,
         doing: &str,
         on_retry: OnRetry<'_>,
+    ) -> Result<Value> {
+        self.call_with(method, url, payload, doing, on_retry, Resend::Always)
+            .await
+    }
+
+    /// Sends a request that changes something and must not happen twice (creating a
+    /// database, a Time Travel restore). It is sent again only when the first attempt
+    /// provably did nothing: a 429 (refused before any work) or a failed connect (never
+    /// sent). Any other failure after sending (a dropped connection, a timeout, a 5xx) is
+    /// [`ErrorKind::OutcomeUnknown`], with `if_unknown` telling the caller how to find out.
+    pub(crate) async fn call_changing(
+        &self,
+        method: Method,
+        url: url::Url,
+        payload: &Payload,
+        doing: &str,
+        if_unknown: &str,
+    ) -> Result<Value> {
+        let resend = Resend::OnlyIfNothingHappened { if_unknown };
+        self.call_with(method, url, payload, doing, &ignore_retry, resend)
+            .await
+    }
+
+    async fn call_with(
+        &self,
+        method: Method,
+        url: url::Url,
+        payload: &Payload,
+        doing: &str,
+        on_retry: OnRetry<'_>,
+        resend: Resend<'_>,
     ) -> Result<Value> {
         let mut backoff = self.retry.backoff();
         let mut rate_limited_for = Duration::ZERO;
@@ -228,9 +271,17 @@ impl Inner {
                     self.limiter.block_until(tokio::time::Instant::now() + wait);
                     wait
                 }
-                ErrorKind::Transient => match backoff.next() {
-                    Some(delay) => delay,
-                    None => return Err(err.context(doing)),
+                ErrorKind::Transient => match resend {
+                    Resend::OnlyIfNothingHappened { if_unknown } if !err.was_unsent() => {
+                        let message = format!(
+                            "{doing}: the request was sent but its outcome is unknown ({err}): {if_unknown}"
+                        );
+                        return Err(err.reclassify(ErrorKind::OutcomeUnknown, message));
+                    }
+                    _ => match backoff.next() {
+                        Some(delay) => delay,
+                        None => return Err(err.context(doing)),
+                    },
                 },
                 _ => return Err(err.context(doing)),
             };
@@ -255,11 +306,13 @@ impl Inner {
             Payload::Raw(bytes) => request.body(bytes.clone()),
         };
         let response = request.send().await.map_err(|e| {
-            Error::transport(
+            let connect = e.is_connect();
+            let err = Error::transport(
                 ErrorKind::Transient,
                 "could not reach the D1 API (network error or timeout)",
                 e,
-            )
+            );
+            if connect { err.unsent() } else { err }
         })?;
         let status = response.status();
         let retry_after = retry_after(&response);

@@ -1,8 +1,8 @@
-//! Listing databases and reading one database's details.
+//! Listing databases, reading one database's details, and creating a database.
 
 use reqwest::Method;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::client::{D1Client, Payload, ignore_retry};
 use crate::error::{Error, ErrorKind, Result};
@@ -123,6 +123,86 @@ impl D1Client {
     }
 }
 
+impl D1Client {
+    /// Creates an empty database named `name` and returns its summary (with its new uuid).
+    /// `location` is D1's `primary_location_hint` (`wnam`, `enam`, `weur`, `eeur`, `apac`,
+    /// `oc`); `None` lets D1 pick the region nearest the caller.
+    ///
+    /// The name is checked here first: D1 takes lower-case ASCII letters, digits, `-` and
+    /// `_` ([`ErrorKind::InvalidInput`] otherwise). A name already in use is
+    /// [`ErrorKind::AlreadyExists`].
+    ///
+    /// Creating is not idempotent, so it is sent again only when the first attempt provably
+    /// did nothing (a 429, or a connect that failed). After a dropped connection, a timeout or
+    /// a 5xx the database may or may not exist; rather than send it again (and then be told
+    /// that the name is taken, not knowing by whom), the call fails with
+    /// [`ErrorKind::OutcomeUnknown`]: look the name up with
+    /// [`database_info`](Self::database_info) before creating again.
+    pub async fn create_database(
+        &self,
+        account_id: &str,
+        name: &str,
+        location: Option<&str>,
+    ) -> Result<DatabaseSummary> {
+        let doing = format!("creating D1 database {name} in account {account_id}");
+        check_database_name(name).map_err(|why| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("{doing}: the name {why}; D1 database names are lower-case letters (a-z), digits, `-` and `_`"),
+            )
+        })?;
+        let mut body = json!({ "name": name });
+        if let Some(location) = location {
+            body["primary_location_hint"] = Value::from(location);
+        }
+        let url = self
+            .inner
+            .endpoint(&["accounts", account_id, "d1", "database"]);
+        let if_unknown = format!(
+            "the database may have been created; look it up by name (database_info {name}) before creating it again"
+        );
+        let envelope = self
+            .inner
+            .call_changing(Method::POST, url, &Payload::Json(body), &doing, &if_unknown)
+            .await
+            .map_err(|err| already_exists(err, &doing, name))?;
+        decode(envelope.get("result"), &doing)
+    }
+}
+
+/// D1's code for a database name that is taken.
+const NAME_TAKEN: i64 = 7502;
+
+/// Turns D1's "a database with that name already exists" into [`ErrorKind::AlreadyExists`].
+fn already_exists(err: Error, doing: &str, name: &str) -> Error {
+    let taken = err.api_code() == Some(NAME_TAKEN)
+        || err
+            .server_message()
+            .is_some_and(|m| m.to_ascii_lowercase().contains("already exists"));
+    if !taken {
+        return err;
+    }
+    let said = err.server_message().unwrap_or("already exists").to_owned();
+    err.reclassify(
+        ErrorKind::AlreadyExists,
+        format!("{doing}: D1 refused the name ({said}): a database named {name} exists already; pick another name, or use the existing database"),
+    )
+}
+
+/// Why `name` is not a D1 database name, if it is not one.
+fn check_database_name(name: &str) -> std::result::Result<(), String> {
+    if name.is_empty() {
+        return Err("is empty".to_owned());
+    }
+    match name
+        .chars()
+        .find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '-' | '_'))
+    {
+        Some(bad) => Err(format!("`{name}` has {bad:?}")),
+        None => Ok(()),
+    }
+}
+
 /// Deserializes an envelope's `result` into `T`.
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(
     result: Option<&Value>,
@@ -136,4 +216,27 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
         )
         .with_source(e)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_names() {
+        let check = |name: &str, expected: Option<&str>| {
+            assert_eq!(
+                check_database_name(name).err().as_deref(),
+                expected,
+                "{name}"
+            );
+        };
+        check("ops-db_2", None);
+        check("0", None);
+        check("", Some("is empty"));
+        check("Ops", Some("`Ops` has 'O'"));
+        check("my db", Some("`my db` has ' '"));
+        check("caf\u{e9}", Some("`caf\u{e9}` has '\u{e9}'"));
+        check("a.b", Some("`a.b` has '.'"));
+    }
 }

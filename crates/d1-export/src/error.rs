@@ -36,6 +36,15 @@ pub enum ErrorKind {
     InvalidInput,
     /// The caller's own time limit ([`ExportOptions::max_wait`](crate::ExportOptions::max_wait)) ran out.
     TimedOut,
+    /// What was asked to be created exists already (D1 code 7502: a database of that name).
+    /// Pick another name, or use the existing one.
+    AlreadyExists,
+    /// A request that changes something (creating a database, a Time Travel restore) was
+    /// sent, and the connection failed or the server answered 5xx before the outcome was
+    /// known: it may or may not have taken effect. Not retryable as such: look at the
+    /// current state first ([`D1Client::database_info`](crate::D1Client::database_info),
+    /// [`D1Client::current_bookmark`](crate::D1Client::current_bookmark)).
+    OutcomeUnknown,
 }
 
 /// An error from the D1 client.
@@ -52,6 +61,9 @@ pub struct Error {
     api_code: Option<i64>,
     server_message: Option<String>,
     retry_after: Option<Duration>,
+    /// Set when the request never left this machine (a connect failure): retrying it is
+    /// safe even for requests that change something.
+    unsent: bool,
     #[source]
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
@@ -65,6 +77,7 @@ impl Error {
             api_code: None,
             server_message: None,
             retry_after: None,
+            unsent: false,
             source: None,
         }
     }
@@ -104,6 +117,24 @@ impl Error {
 
     pub(crate) fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
         self.retry_after = retry_after;
+        self
+    }
+
+    pub(crate) fn unsent(mut self) -> Self {
+        self.unsent = true;
+        self
+    }
+
+    /// Whether the request that failed never reached the server.
+    pub(crate) fn was_unsent(&self) -> bool {
+        self.unsent
+    }
+
+    /// The same error with another kind and message; the status, API code, server message
+    /// and source stay.
+    pub(crate) fn reclassify(mut self, kind: ErrorKind, message: impl Into<String>) -> Self {
+        self.kind = kind;
+        self.message = message.into();
         self
     }
 
@@ -168,6 +199,8 @@ mod tests {
         check(ErrorKind::UrlExpired, false);
         check(ErrorKind::ExportFailed, false);
         check(ErrorKind::Protocol, false);
+        check(ErrorKind::AlreadyExists, false);
+        check(ErrorKind::OutcomeUnknown, false);
     }
 
     #[test]

@@ -3,14 +3,18 @@
 //! [`D1Client`] lists databases, reads their details, runs an export to a
 //! finished dump ([`D1Client::export`]), downloads it as a resumable byte
 //! stream ([`D1Client::download`]), runs read queries for verification,
-//! imports a dump for restore, and reads Time Travel bookmarks
-//! ([`D1Client::current_bookmark`]).
+//! imports a dump for restore, creates databases ([`D1Client::create_database`]),
+//! reads Time Travel bookmarks ([`D1Client::current_bookmark`]) and restores a database
+//! in place to one ([`D1Client::time_travel_restore`]).
 //!
 //! - Every call made through one client (and its clones) shares one request
 //!   budget ([`RateLimit`]), so many concurrent exports cannot trip the
 //!   account-wide 429 lockout. 429s wait for `retry-after`; transient
 //!   failures back off with jitter ([`RetryPolicy`]); 400/401/403/404 are
-//!   never retried.
+//!   never retried. Calls that change something and must not happen twice
+//!   (creating a database, a Time Travel restore) are sent again only when
+//!   the first attempt provably did nothing; otherwise they fail with
+//!   [`ErrorKind::OutcomeUnknown`].
 //! - The API token ([`ApiToken`]) and signed URLs ([`SignedUrl`]) redact
 //!   themselves; no error or log event shows the token or a URL's query.
 //! - Errors are one type, [`Error`], grouped by [`ErrorKind`] with
@@ -85,6 +89,7 @@ pub use import_source::{ImportOptions, ImportSource};
 pub use policy::{RateLimit, RetryPolicy};
 pub use query::{QueryResult, RawResult};
 pub use secret::{ApiToken, SignedUrl};
+pub use time_travel::{TimeTravelPoint, TimeTravelRestore};
 
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

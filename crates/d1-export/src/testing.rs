@@ -14,8 +14,23 @@
 //! refusal, such as FTS5's, becomes the export's `status: "error"`), the import protocol
 //! (init, a presigned PUT whose `ETag` is the body's md5, ingest, poll; D1's refusal of
 //! transaction statements and of statements over 100,000 bytes included, see
-//! [`check_d1_sql`]) and `time_travel/bookmark`. Queries keep working while an export or
-//! import runs; D1 would block them. Faults apply to both kinds of database.
+//! [`check_d1_sql`]), `time_travel/bookmark` and `time_travel/restore` (when the database
+//! keeps history: [`SimulatedDatabase::restore_bookmark`], [`SimulatedDatabase::bookmark_at`]).
+//! Queries keep working while an export or import runs; D1 would block them. Faults apply to
+//! both kinds of database.
+//!
+//! Time Travel follows D1's limits on the simulator's clock ([`D1Simulator::set_clock_offset`]):
+//! a state that stopped being current more than 30 days ago, or a timestamp older than that
+//! or in the future, is refused (400); at most 10 restores per 10 minutes per database (429
+//! with `retry-after`); a bookmark not of D1's form, or one the database does not know, is
+//! refused (400, naming it). A restore answers `bookmark`, `previous_bookmark` and `message`.
+//!
+//! `POST /accounts/{a}/d1/database` creates a database as D1 does: names of lower-case
+//! letters, digits, `-` and `_` only, a taken name refused (400, code 7502), a
+//! `primary_location_hint` among D1's regions kept ([`D1Simulator::location`]). Behind it is
+//! what [`D1Simulator::set_database_factory`] makes, or else a fixed database with D1's empty
+//! export. `num_tables` in a database's details is the backend's count
+//! ([`SimulatedDatabase::num_tables`]) or the `CREATE TABLE`s of a fixed dump.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -32,20 +47,28 @@
 //! ```
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use serde_json::{Value, json};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+mod create;
 mod database;
 mod export;
 mod import;
 mod r2;
 mod sql;
+mod time_travel;
 
 pub use database::{D1_STATEMENT_LIMIT, SimulatedDatabase, SimulatedRows, check_d1_sql};
+
+/// Makes the database behind a database created through the API, given its name (see
+/// [`D1Simulator::set_database_factory`]).
+pub type DatabaseFactory = Arc<dyn Fn(&str) -> Arc<dyn SimulatedDatabase> + Send + Sync>;
 
 /// A fault the simulator injects into one database's exports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +128,15 @@ struct Database {
     fault: Option<Fault>,
     /// How many requests the counted faults have already hit.
     fault_hits: u32,
+    /// When it was created, as the API writes it.
+    created_at: String,
+    /// The `primary_location_hint` it was created with through the API.
+    location: Option<String>,
+    /// Every bookmark the simulator saw current, in order, with the simulated time (Unix
+    /// seconds) it first saw it: the Time Travel window is checked against these.
+    seen: Vec<(String, i64)>,
+    /// The simulated times of its Time Travel restores (the rate limit counts them).
+    restores: Vec<i64>,
 }
 
 #[derive(Debug)]
@@ -140,6 +172,74 @@ struct State {
     imports_done: HashMap<String, u32>,
     /// `/query` and `/raw` requests, by database uuid.
     queries: HashMap<String, u32>,
+    /// Makes the backend of a database created through the API.
+    factory: Option<Factory>,
+    /// How far the simulated clock is ahead of the system clock.
+    clock_offset: Duration,
+}
+
+/// A [`DatabaseFactory`], debug-printable.
+struct Factory(DatabaseFactory);
+
+impl fmt::Debug for Factory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DatabaseFactory")
+    }
+}
+
+impl State {
+    /// The simulated time in Unix seconds: the system clock plus the offset.
+    fn now(&self) -> i64 {
+        let now = SystemTime::now() + self.clock_offset;
+        now.duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    }
+
+    fn push_database(
+        &mut self,
+        account_id: &str,
+        name: &str,
+        dump: Bytes,
+        backend: Option<Arc<dyn SimulatedDatabase>>,
+    ) -> String {
+        let uuid = format!("00000000-0000-4000-8000-{:012x}", self.databases.len() + 1);
+        let now = self.now();
+        let mut db = Database {
+            account_id: account_id.to_owned(),
+            uuid: uuid.clone(),
+            name: name.to_owned(),
+            dump,
+            backend,
+            polls_before_complete: 2,
+            fault: None,
+            fault_hits: 0,
+            // Fixed, so that answers stay the same from run to run; the create endpoint sets
+            // the time of creation instead.
+            created_at: "2026-01-01T00:00:00.000Z".to_owned(),
+            location: None,
+            seen: Vec::new(),
+            restores: Vec::new(),
+        };
+        db.seen.push((bookmark_of(&db), now));
+        self.databases.push(db);
+        uuid
+    }
+
+    /// Records the bookmark of database `id` if it is new (after a request that may have
+    /// changed it).
+    fn observe(&mut self, account: &str, id: &str) {
+        let now = self.now();
+        if let Some(db) = self
+            .databases
+            .iter_mut()
+            .find(|d| d.account_id == account && (d.uuid == id || d.name == id))
+        {
+            let current = bookmark_of(db);
+            if db.seen.last().is_none_or(|(last, _)| *last != current) {
+                db.seen.push((current, now));
+            }
+        }
+    }
 }
 
 /// A simulated Cloudflare D1 API. See the [module docs](self).
@@ -217,19 +317,51 @@ impl D1Simulator {
         dump: Bytes,
         backend: Option<Arc<dyn SimulatedDatabase>>,
     ) -> String {
-        let mut state = self.lock();
-        let uuid = format!("00000000-0000-4000-8000-{:012x}", state.databases.len() + 1);
-        state.databases.push(Database {
-            account_id: account_id.to_owned(),
-            uuid: uuid.clone(),
-            name: name.to_owned(),
-            dump,
-            backend,
-            polls_before_complete: 2,
-            fault: None,
-            fault_hits: 0,
-        });
-        uuid
+        self.lock().push_database(account_id, name, dump, backend)
+    }
+
+    /// Sets what is behind a database created through the API
+    /// (`POST /accounts/{a}/d1/database`): `factory(name)` is called once per created
+    /// database, while the simulator holds its lock (so it must not call the simulator).
+    /// Without a factory, a created database is a fixed one whose export is D1's empty
+    /// export, `PRAGMA defer_foreign_keys=TRUE;\n`, and which answers no queries.
+    pub fn set_database_factory(&self, factory: DatabaseFactory) {
+        self.lock().factory = Some(Factory(factory));
+    }
+
+    /// Moves the simulated clock `offset` ahead of the system clock, e.g. 31 days to put
+    /// today's bookmarks outside the Time Travel window. It governs the window, the restore
+    /// rate limit and new databases' `created_at`; a timestamp sent to the API is read on
+    /// this clock and handed to [`SimulatedDatabase::bookmark_at`] on the system clock.
+    pub fn set_clock_offset(&self, offset: Duration) {
+        self.lock().clock_offset = offset;
+    }
+
+    /// The uuid of the database named `name` in `account_id`, if there is one.
+    pub fn database_uuid(&self, account_id: &str, name: &str) -> Option<String> {
+        self.lock()
+            .databases
+            .iter()
+            .find(|d| d.account_id == account_id && d.name == name)
+            .map(|d| d.uuid.clone())
+    }
+
+    /// The `primary_location_hint` database `uuid` was created with through the API.
+    pub fn location(&self, uuid: &str) -> Option<String> {
+        self.lock()
+            .databases
+            .iter()
+            .find(|d| d.uuid == uuid)
+            .and_then(|d| d.location.clone())
+    }
+
+    /// Time Travel restores of `uuid` so far.
+    pub fn restores(&self, uuid: &str) -> usize {
+        self.lock()
+            .databases
+            .iter()
+            .find(|d| d.uuid == uuid)
+            .map_or(0, |d| d.restores.len())
     }
 
     /// Sets how many polls answer `active` before an export of `uuid` completes.
@@ -318,22 +450,29 @@ impl Respond for Responder {
         if !authorized(&state, account, request) {
             return failure(401, 10000, "Authentication error");
         }
-        match (request.method.as_str(), rest) {
+        let response = match (request.method.as_str(), rest) {
             ("GET", []) => list(&state, account, request),
+            ("POST", []) => create::create(&mut state, account, request),
             ("GET", [id]) => match find(&state, account, id) {
                 Some(db) => envelope(200, &info(db)),
                 None => not_found(),
             },
             ("POST", [id, "export"]) => export::export(&mut state, account, id, request),
-            ("GET", [id, "time_travel", "bookmark"]) => match find(&state, account, id) {
-                Some(db) => sql::bookmark(&bookmark_of(db), request),
-                None => not_found(),
-            },
+            ("GET", [id, "time_travel", "bookmark"]) => {
+                time_travel::bookmark(&state, account, id, request)
+            }
+            ("POST", [id, "time_travel", "restore"]) => {
+                time_travel::restore(&mut state, account, id, request)
+            }
             ("POST", [id, endpoint @ ("query" | "raw" | "import")]) => {
                 backed(&mut state, account, id, endpoint, request)
             }
             _ => failure(404, 7000, "No route for that URI"),
+        };
+        if let [id, ..] = rest {
+            state.observe(account, id);
         }
+        response
     }
 }
 
@@ -468,14 +607,29 @@ fn find<'s>(state: &'s State, account: &str, id: &str) -> Option<&'s Database> {
 
 fn info(db: &Database) -> Value {
     // A backed database's size is not known without a dump; any plausible number will do.
-    let file_size = if db.backend.is_some() {
-        8192
-    } else {
-        db.dump.len() * 2
+    let (file_size, num_tables) = match &db.backend {
+        Some(backend) => (8192, backend.num_tables().unwrap_or(3)),
+        None => (db.dump.len() * 2, fixed_tables(&db.dump)),
     };
-    json!({"uuid": db.uuid, "name": db.name, "created_at": "2026-01-01T00:00:00.000Z",
-           "version": "production", "num_tables": 3, "file_size": file_size,
+    json!({"uuid": db.uuid, "name": db.name, "created_at": db.created_at,
+           "version": "production", "num_tables": num_tables, "file_size": file_size,
            "jurisdiction": null, "read_replication": {"mode": "disabled"}})
+}
+
+/// The tables D1 would count in a fixed dump: its `CREATE TABLE` lines, not of `sqlite_*`
+/// or `_cf_*` tables.
+fn fixed_tables(dump: &[u8]) -> u64 {
+    let text = String::from_utf8_lossy(dump);
+    let counted = text.lines().filter(|line| {
+        line.strip_prefix("CREATE TABLE ").is_some_and(|rest| {
+            let name = rest
+                .trim_start_matches("IF NOT EXISTS ")
+                .trim_start_matches(['"', '`', '['])
+                .to_ascii_lowercase();
+            !name.starts_with("sqlite_") && !name.starts_with("_cf_")
+        })
+    });
+    counted.count() as u64
 }
 
 fn list(state: &State, account: &str, request: &Request) -> ResponseTemplate {
@@ -504,11 +658,17 @@ fn list(state: &State, account: &str, request: &Request) -> ResponseTemplate {
         .iter()
         .skip((page - 1) * per_page)
         .take(per_page)
-        .map(|d| json!({"uuid": d.uuid, "name": d.name, "created_at": "2026-01-01T00:00:00.000Z", "version": "production", "jurisdiction": null}))
+        .map(|d| summary(d))
         .collect();
     let body = json!({"success": true, "errors": [], "messages": [], "result": items,
                       "result_info": {"page": page, "per_page": per_page, "count": items.len(), "total_count": mine.len()}});
     ResponseTemplate::new(200).set_body_json(body)
+}
+
+/// A database as the list endpoint and the create endpoint describe it.
+fn summary(db: &Database) -> Value {
+    json!({"uuid": db.uuid, "name": db.name, "created_at": db.created_at,
+           "version": "production", "jurisdiction": null})
 }
 
 fn envelope(status: u16, result: &Value) -> ResponseTemplate {

@@ -21,6 +21,10 @@ use crate::DumpOptions;
 /// - Errors are the text D1 would send, e.g. `no such table: t: SQLITE_ERROR`; the simulator
 ///   wraps them in D1's failure answer.
 /// - [`bookmark`](Self::bookmark) changes whenever data or schema changes, and only then.
+/// - Time Travel ([`restore_bookmark`](Self::restore_bookmark),
+///   [`bookmark_at`](Self::bookmark_at)) and [`num_tables`](Self::num_tables) are optional:
+///   their defaults say the database does not support them, and the simulator answers as
+///   it did without them.
 pub trait SimulatedDatabase: Send + Sync + fmt::Debug {
     /// Runs `sql` (one statement, or several separated by `;` as D1's `/query` accepts),
     /// binding `params` to the `?` placeholders of each statement that has some. Returns one
@@ -52,6 +56,31 @@ pub trait SimulatedDatabase: Send + Sync + fmt::Debug {
     /// The database's current bookmark, in D1's form
     /// (`00000001-00000000-00004f6d-<32 hex digits>`).
     fn bookmark(&self) -> String;
+
+    /// Restores the database in place to the state `bookmark` named (any state it has had:
+    /// an earlier restore's previous state included) and returns the new current bookmark.
+    /// A restore is itself a change: the new bookmark differs from both `bookmark` and the
+    /// one before, and the state before stays restorable (that is how a restore is undone).
+    /// `Err` says why, e.g. that the bookmark names no state of this database. The
+    /// simulator checks D1's limits (30 days, 10 restores per 10 minutes) before calling it.
+    fn restore_bookmark(&self, bookmark: &str) -> Result<String, String> {
+        let _ = bookmark;
+        Err("Time Travel is not supported by this simulated database".to_owned())
+    }
+
+    /// The bookmark that was current at `unix_seconds` (the system clock's time, in seconds
+    /// since 1970), if the database knows. `None` (the default): the simulator answers the
+    /// current bookmark, or one it saw current at that time.
+    fn bookmark_at(&self, unix_seconds: i64) -> Option<String> {
+        let _ = unix_seconds;
+        None
+    }
+
+    /// How many tables D1 would count in `num_tables`: not `sqlite_*` nor `_cf_*` ones.
+    /// `None` (the default): the simulator reports a plausible fixed number.
+    fn num_tables(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// The outcome of one statement run by a [`SimulatedDatabase`].

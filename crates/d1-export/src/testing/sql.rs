@@ -1,4 +1,4 @@
-//! `/query`, `/raw` and `time_travel/bookmark` for databases with a real database behind them.
+//! `/query` and `/raw` for databases with a real database behind them.
 
 use serde_json::{Map, Value, json};
 use wiremock::{Request, ResponseTemplate};
@@ -114,29 +114,4 @@ pub(super) fn meta(rows: &SimulatedRows) -> Value {
            "timings": {"sql_duration_ms": 0.1}, "duration": 0.1,
            "changes": rows.changes, "last_row_id": rows.last_row_id, "changed_db": rows.changed_db,
            "size_after": 8192, "rows_read": rows.rows_read, "rows_written": rows.rows_written})
-}
-
-/// Answers `GET …/time_travel/bookmark[?timestamp=…]` with the current bookmark (the
-/// simulator keeps no history, so every timestamp gets it).
-pub(super) fn bookmark(current: &str, request: &Request) -> ResponseTemplate {
-    let timestamp = request
-        .url
-        .query_pairs()
-        .find(|(name, _)| name == "timestamp")
-        .map(|(_, value)| value.into_owned());
-    if timestamp.as_deref().is_some_and(|t| !looks_like_iso8601(t)) {
-        return failure(400, 7400, "timestamp must be an ISO 8601 date and time");
-    }
-    envelope(200, &json!({ "bookmark": current }))
-}
-
-/// `YYYY-MM-DDTHH:MM:SS…` or a Unix time in seconds, as the API accepts.
-fn looks_like_iso8601(text: &str) -> bool {
-    let b = text.as_bytes();
-    let digits = |range: std::ops::Range<usize>| {
-        b.get(range)
-            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
-    };
-    (digits(0..4) && b.get(4) == Some(&b'-') && digits(5..7) && b.get(10) == Some(&b'T'))
-        || (!b.is_empty() && b.iter().all(u8::is_ascii_digit))
 }

@@ -366,7 +366,10 @@ async fn bookmarks_through_time_travel() {
         .bookmark_at(ACC, &uuid, Some(an_hour_ago))
         .await
         .unwrap();
-    assert_eq!(then, now, "the simulator keeps no history");
+    assert_eq!(
+        then, now,
+        "the fake keeps no history and the simulator saw none older"
+    );
     client
         .query(ACC, &uuid, "INSERT INTO t VALUES(1)", &[])
         .await

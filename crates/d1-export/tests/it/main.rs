@@ -9,3 +9,4 @@ mod download;
 mod export;
 mod simulator;
 mod support;
+mod time_travel;
