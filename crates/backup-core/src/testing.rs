@@ -21,14 +21,16 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use d1_export::DumpOptions;
 use d1_export::testing::{SimulatedDatabase, SimulatedRows, check_d1_sql};
+use rusqlite::backup::Progress;
 use rusqlite::fallible_iterator::FallibleIterator;
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::types::{Value as SqlValue, ValueRef};
-use rusqlite::{Batch, Connection, Statement};
+use rusqlite::{Batch, Connection, MAIN_DB, Statement};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -53,7 +55,18 @@ use crate::sqlite::{SqliteDumpOptions, dump_sqlite};
 ///   the failures D1 reports, such as a child table's rows before its parent table, happen
 ///   here too, where the lenient [`restore_dump`](crate::restore_dump) would succeed).
 /// - **bookmark**: D1's form, `<version>-00000000-00004f6d-<32 hex>`; the version goes up by
-///   one with every query that changed the database and every import.
+///   one with every query that changed the database, every import and every restore.
+/// - **Time Travel**: every state is kept, exactly (a page-for-page copy through SQLite's
+///   backup API, in `<path>.time-travel/<instance>/<version>.sqlite`, removed on drop), with
+///   the time it became current: [`restore_bookmark`](SimulatedDatabase::restore_bookmark)
+///   copies one back in place as a new state (so the state before stays restorable), and
+///   [`bookmark_at`](SimulatedDatabase::bookmark_at) answers from these times.
+/// - **Reserved names**: as D1 does, any table whose name starts with `_cf_` in any case is
+///   refused to queries and imports, for creating, reading, writing, indexing and dropping:
+///   `not authorized: SQLITE_AUTH`. Exports (which skip such tables) and
+///   [`with_connection`](Self::with_connection) are not restricted, so a copy of a wrangler
+///   file with its `_cf_METADATA` works.
+/// - **num_tables**: the tables D1 counts, not `sqlite_*` nor `_cf_*`.
 ///
 /// Foreign keys are enforced, as D1 enforces them. Requests are serialized on one connection.
 pub struct SqliteD1 {
@@ -63,6 +76,34 @@ pub struct SqliteD1 {
     version: AtomicU64,
     /// Served by every export instead of a dump of the file.
     export_override: Option<Bytes>,
+    /// This instance's snapshots, one file per state; removed on drop.
+    history_dir: PathBuf,
+    /// Every state so far, oldest first. Locked after `conn` when both are.
+    history: Mutex<Vec<Kept>>,
+}
+
+/// One state of the database in its Time Travel history.
+#[derive(Debug)]
+struct Kept {
+    /// The bookmark's version.
+    version: u64,
+    /// When it became current (Unix seconds).
+    since: i64,
+    /// Its snapshot, or why it could not be written (a restore to it then fails with that).
+    snapshot: Result<PathBuf, String>,
+}
+
+/// Tells apart the history directories of instances opened on the same path.
+static INSTANCES: AtomicU64 = AtomicU64::new(0);
+
+impl Drop for SqliteD1 {
+    fn drop(&mut self) {
+        // Best effort: a leftover snapshot directory harms nothing but disk space.
+        let _ = std::fs::remove_dir_all(&self.history_dir);
+        if let Some(parent) = self.history_dir.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
 }
 
 impl fmt::Debug for SqliteD1 {
@@ -84,16 +125,38 @@ impl SqliteD1 {
     /// imports write to it: open a copy of a fixture, never the fixture itself.
     pub fn open(path: impl AsRef<Path>) -> rusqlite::Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let conn = Connection::open(&path)?;
+        let mut conn = Connection::open(&path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.execute_batch("PRAGMA foreign_keys = ON;")?;
         add_math_functions(&conn)?;
-        Ok(Self {
+        refuse_reserved_tables(&mut conn)?;
+        let mut history_dir = path.clone().into_os_string();
+        history_dir.push(".time-travel");
+        let instance = format!(
+            "{}-{}",
+            std::process::id(),
+            INSTANCES.fetch_add(1, Ordering::SeqCst)
+        );
+        let history_dir = PathBuf::from(history_dir).join(instance);
+        std::fs::create_dir_all(&history_dir).map_err(|e| {
+            rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some(format!(
+                    "could not create the Time Travel directory {}: {e}",
+                    history_dir.display()
+                )),
+            )
+        })?;
+        let db = Self {
             path,
             conn: Mutex::new(conn),
             version: AtomicU64::new(1),
             export_override: None,
-        })
+            history_dir,
+            history: Mutex::new(Vec::new()),
+        };
+        db.keep(&db.lock(), 1);
+        Ok(db)
     }
 
     /// Makes every export serve `dump` as it is, whatever the options, instead of a dump of
@@ -110,18 +173,65 @@ impl SqliteD1 {
         &self.path
     }
 
-    /// Runs `f` on the connection, e.g. to check what an import wrote. Writes made through it
-    /// do not move the bookmark.
+    /// Runs `f` on the connection, e.g. to set up content or check what an import wrote.
+    /// Writes made through it do not move the bookmark: they become part of the current
+    /// bookmark's state (its Time Travel snapshot is taken again). D1's refusal of `_cf_*`
+    /// tables does not apply to it.
     pub fn with_connection<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
-        f(&self.lock())
+        let mut conn = self.lock();
+        // Failing to lift or restore the authorizer only changes what `f` may touch.
+        let _ = conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
+        let before = (conn.total_changes(), schema_version(&conn, false).ok());
+        let out = f(&conn);
+        let _ = refuse_reserved_tables(&mut conn);
+        if (conn.total_changes(), schema_version(&conn, false).ok()) != before {
+            let version = self.version.load(Ordering::SeqCst);
+            self.history().retain(|kept| kept.version != version);
+            self.keep(&conn, version);
+        }
+        out
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn bump(&self) {
-        self.version.fetch_add(1, Ordering::SeqCst);
+    fn history(&self) -> MutexGuard<'_, Vec<Kept>> {
+        self.history.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Moves the bookmark after a change, keeping the new state.
+    fn bump(&self, conn: &Connection) {
+        let version = self.version.fetch_add(1, Ordering::SeqCst) + 1;
+        self.keep(conn, version);
+    }
+
+    /// Snapshots the current state as `version`'s.
+    fn keep(&self, conn: &Connection, version: u64) {
+        let file = self.history_dir.join(format!("{version}.sqlite"));
+        let snapshot = snapshot(conn, &file)
+            .map(|()| file)
+            .map_err(|e| e.to_string());
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        self.history().push(Kept {
+            version,
+            since,
+            snapshot,
+        });
+    }
+
+    /// The bookmark of `version`.
+    fn bookmark_of(&self, version: u64) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(self.path.to_string_lossy().as_bytes());
+        hasher.update(version.to_be_bytes());
+        let digest = hasher.finalize();
+        format!(
+            "{version:08x}-00000000-00004f6d-{}",
+            hex::encode(&digest[..16])
+        )
     }
 
     /// Runs the statements in one savepoint; moves the bookmark if anything changed.
@@ -145,7 +255,7 @@ impl SqliteD1 {
         outcome?;
         ended.map_err(d1_error)?;
         if results.iter().any(|r| r.changed_db) {
-            self.bump();
+            self.bump(&conn);
         }
         Ok(results)
     }
@@ -226,22 +336,105 @@ impl SimulatedDatabase for SqliteD1 {
             let _ = conn.execute_batch("ROLLBACK");
         }
         if result.as_ref().is_ok_and(|count| *count > 0) {
-            self.bump();
+            self.bump(&conn);
         }
         result
     }
 
     fn bookmark(&self) -> String {
-        let version = self.version.load(Ordering::SeqCst);
-        let mut hasher = Sha256::new();
-        hasher.update(self.path.to_string_lossy().as_bytes());
-        hasher.update(version.to_be_bytes());
-        let digest = hasher.finalize();
-        format!(
-            "{version:08x}-00000000-00004f6d-{}",
-            hex::encode(&digest[..16])
-        )
+        self.bookmark_of(self.version.load(Ordering::SeqCst))
     }
+
+    fn restore_bookmark(&self, bookmark: &str) -> Result<String, String> {
+        let mut conn = self.lock();
+        let snapshot = self
+            .history()
+            .iter()
+            .find(|kept| self.bookmark_of(kept.version) == bookmark)
+            .map(|kept| kept.snapshot.clone())
+            .ok_or_else(|| format!("bookmark {bookmark} names no state of this database"))?
+            .map_err(|e| format!("the state of bookmark {bookmark} was not kept ({e})"))?;
+        conn.restore(MAIN_DB, &snapshot, None::<fn(Progress)>)
+            .map_err(d1_error)?;
+        self.bump(&conn);
+        Ok(self.bookmark())
+    }
+
+    fn bookmark_at(&self, unix_seconds: i64) -> Option<String> {
+        let history = self.history();
+        let kept = history
+            .iter()
+            .rev()
+            .find(|kept| kept.since <= unix_seconds)?;
+        Some(self.bookmark_of(kept.version))
+    }
+
+    fn num_tables(&self) -> Option<u64> {
+        self.lock()
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND lower(name) NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND lower(name) NOT LIKE '\\_cf\\_%' ESCAPE '\\'",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
+            .ok()
+            .and_then(|n| u64::try_from(n).ok())
+    }
+}
+
+/// Copies the database page for page into a new file at `file`. The copy is written without
+/// a journal or fsync: it is scratch for this process, and a crash loses the history anyway.
+fn snapshot(conn: &Connection, file: &Path) -> rusqlite::Result<()> {
+    let mut copy = Connection::open(file)?;
+    copy.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")?;
+    let backup = rusqlite::backup::Backup::new(conn, &mut copy)?;
+    backup.run_to_completion(1 << 16, Duration::ZERO, None::<fn(Progress)>)
+}
+
+/// Installs D1's refusal of tables whose name starts with `_cf_` in any case: any statement
+/// that creates, reads, writes, indexes, alters or drops one fails to prepare with
+/// `not authorized` (`SQLITE_AUTH`).
+fn refuse_reserved_tables(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.authorizer(Some(|context: AuthContext<'_>| {
+        if table_of(&context.action).is_some_and(is_reserved) {
+            Authorization::Deny
+        } else {
+            Authorization::Allow
+        }
+    }))
+}
+
+/// The table an action touches, if it names one.
+fn table_of<'a>(action: &AuthAction<'a>) -> Option<&'a str> {
+    use AuthAction as A;
+    match *action {
+        A::CreateIndex { table_name, .. }
+        | A::CreateTable { table_name }
+        | A::CreateTempIndex { table_name, .. }
+        | A::CreateTempTable { table_name }
+        | A::CreateTempTrigger { table_name, .. }
+        | A::CreateTrigger { table_name, .. }
+        | A::Delete { table_name }
+        | A::DropIndex { table_name, .. }
+        | A::DropTable { table_name }
+        | A::DropTempIndex { table_name, .. }
+        | A::DropTempTable { table_name }
+        | A::DropTempTrigger { table_name, .. }
+        | A::DropTrigger { table_name, .. }
+        | A::Insert { table_name }
+        | A::Read { table_name, .. }
+        | A::Update { table_name, .. }
+        | A::AlterTable { table_name, .. }
+        | A::Analyze { table_name }
+        | A::CreateVtable { table_name, .. }
+        | A::DropVtable { table_name, .. } => Some(table_name),
+        _ => None,
+    }
+}
+
+/// Whether D1 reserves the name: `_cf_` in any case.
+fn is_reserved(name: &str) -> bool {
+    name.get(..4)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("_cf_"))
 }
 
 /// Runs an import's statements in order, as D1 does: foreign keys enforced, nothing set
@@ -428,6 +621,11 @@ fn module_of(sql: &str) -> String {
 /// SQLite's message with its primary result code, as D1 words errors.
 fn d1_error(e: rusqlite::Error) -> String {
     match e {
+        // D1 words every authorizer refusal alike, where SQLite says `access to t.c is
+        // prohibited` for a read.
+        rusqlite::Error::SqliteFailure(failure, _) if failure.extended_code & 0xff == 23 => {
+            "not authorized: SQLITE_AUTH".to_owned()
+        }
         rusqlite::Error::SqliteFailure(failure, message) => {
             let text = message.unwrap_or_else(|| failure.to_string());
             format!("{text}: {}", code_name(failure.extended_code & 0xff))

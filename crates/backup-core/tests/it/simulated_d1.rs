@@ -1,6 +1,7 @@
 //! `testing::SqliteD1` behind the D1 simulator, driven through the `d1-export` client as a
 //! backup or restore would: queries with every value type (rounded as D1 rounds them),
-//! exports (refused for FTS5 unless real tables are named, as on D1), imports and bookmarks.
+//! exports (refused for FTS5 unless real tables are named, as on D1), imports, bookmarks,
+//! Time Travel restores and D1's refusal of `_cf_*` tables.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use d1_backup_core::testing::SqliteD1;
 use d1_export::testing::{D1Simulator, SimulatedDatabase};
 use d1_export::{
     D1Client, ErrorKind, ExportEvent, ExportOptions, ImportEvent, ImportOptions, ImportSource,
-    RateLimit,
+    RateLimit, TimeTravelPoint,
 };
 use futures::TryStreamExt;
 use serde_json::{Value, json};
@@ -392,5 +393,141 @@ async fn imports_enforce_foreign_keys_as_d1_does() {
         err.server_message()
             .is_some_and(|m| m.contains("no such table: main.invoices")),
         "{err}"
+    );
+}
+
+fn rows_of(db: &SqliteD1) -> Vec<i64> {
+    db.with_connection(|c| {
+        let mut statement = c.prepare("SELECT id FROM t ORDER BY id").unwrap();
+        statement
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    })
+}
+
+#[tokio::test]
+async fn time_travel_restores_there_and_back_exactly() {
+    let w = World::new().await;
+    let db = w.database("tt", None);
+    db.with_connection(|c| c.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+        .unwrap();
+    let (uuid, db) = w.serve("tt", db);
+    let insert = |id: i64| format!("INSERT INTO t VALUES({id}, 'row {id}')");
+    w.client.query(ACC, &uuid, &insert(1), &[]).await.unwrap();
+    let after_one = w.client.current_bookmark(ACC, &uuid).await.unwrap();
+    for id in 2..=4 {
+        w.client.query(ACC, &uuid, &insert(id), &[]).await.unwrap();
+    }
+    w.client
+        .query(ACC, &uuid, "CREATE TABLE later (x)", &[])
+        .await
+        .unwrap();
+    let before = w.client.current_bookmark(ACC, &uuid).await.unwrap();
+    let dump_before = w.export(&uuid, &[]).await.unwrap();
+
+    let back = w
+        .client
+        .time_travel_restore(ACC, &uuid, TimeTravelPoint::Bookmark(after_one.clone()))
+        .await
+        .unwrap();
+    assert_eq!(rows_of(&db), [1]);
+    assert_eq!(back.previous_bookmark, before);
+    assert_ne!(back.bookmark, after_one);
+    let info = w.client.database_info(ACC, &uuid).await.unwrap();
+    assert_eq!(info.num_tables, Some(1), "`later` is gone");
+
+    let undo = w
+        .client
+        .time_travel_restore(
+            ACC,
+            &uuid,
+            TimeTravelPoint::Bookmark(back.previous_bookmark),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows_of(&db), [1, 2, 3, 4]);
+    assert!(
+        w.export(&uuid, &[]).await.unwrap() == dump_before,
+        "exactly as before"
+    );
+    // The bookmark at a time is the state current then; now, the undo's.
+    let now = w
+        .client
+        .bookmark_at(ACC, &uuid, Some(std::time::SystemTime::now()))
+        .await
+        .unwrap();
+    assert_eq!(now, undo.bookmark);
+
+    let unknown = "00000063-00000000-00004f6d-00000000000000000000000000000000";
+    let err = w
+        .client
+        .time_travel_restore(ACC, &uuid, TimeTravelPoint::Bookmark(unknown.to_owned()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.to_string().contains(unknown), "{err}");
+}
+
+#[tokio::test]
+async fn reserved_table_names_are_refused_as_d1_refuses_them() {
+    let w = World::new().await;
+    // A wrangler file holds `_cf_METADATA`: it still exports, without it.
+    let (source, db) = w.serve("source", w.database("source", Some("basic")));
+    let reserved: i64 = db.with_connection(|c| {
+        c.query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name LIKE '\\_cf\\_%' ESCAPE '\\'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    });
+    assert!(reserved > 0, "the fixture has a `_cf_` table");
+    let dump = w.export(&source, &[]).await.unwrap();
+    assert!(!String::from_utf8_lossy(&dump).contains("_cf_"));
+    let err = w
+        .client
+        .query(ACC, &source, "SELECT * FROM _cf_METADATA", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.server_message(), Some("not authorized: SQLITE_AUTH"));
+
+    let (uuid, _db) = w.serve("target", w.database("target", None));
+    for name in ["_CF_upper", "_cf_x", "_Cf_y"] {
+        let create = format!("CREATE TABLE {name} (a)");
+        let err = w.client.query(ACC, &uuid, &create, &[]).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{name}");
+        assert_eq!(
+            err.server_message(),
+            Some("not authorized: SQLITE_AUTH"),
+            "{name}"
+        );
+        let err = w
+            .import(&uuid, format!("{create};").as_bytes())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ImportFailed, "{name}");
+        assert!(
+            err.to_string().contains("not authorized: SQLITE_AUTH"),
+            "{err}"
+        );
+    }
+    // Ordinary names, `cf_` and `_cfx` included, work.
+    w.import(
+        &uuid,
+        b"CREATE TABLE cf_ok (a);\nCREATE TABLE _cfx (a);\nINSERT INTO cf_ok VALUES(1);",
+    )
+    .await
+    .unwrap();
+    let read = w
+        .client
+        .query(ACC, &uuid, "SELECT a FROM cf_ok", &[])
+        .await
+        .unwrap();
+    assert_eq!(read[0].results[0]["a"], 1);
+    assert_eq!(
+        w.client.database_info(ACC, &uuid).await.unwrap().num_tables,
+        Some(2)
     );
 }
