@@ -27,7 +27,9 @@ use crate::progress::Progress;
 use crate::prune::PruneOptions;
 use crate::report::{HeartbeatOutcome, PruneReport, RunReport};
 #[cfg(feature = "sqlite")]
-use crate::restore_backup::{RestorePlan, RestoreReport, RestoreRequest};
+use crate::restore_backup::{
+    RestorePlan, RestoreReport, RestoreRequest, TimeTravelPlan, TimeTravelReport, TimeTravelRequest,
+};
 use crate::selector::Selector;
 #[cfg(feature = "sqlite")]
 use crate::verify::Verification;
@@ -150,19 +152,72 @@ impl Engine {
         crate::restore_backup::sqlite::restore_to_sqlite(self, plan, cancel).await
     }
 
-    /// Imports the plan's backup into its D1 database through D1's import API.
+    /// Imports the plan's backup into its D1 database through D1's import API, in batches
+    /// (see [`D1Import`](crate::D1Import)).
     ///
     /// The dump is streamed from the sink, hashed on the way, decompressed and staged in the
-    /// request's scratch directory without its `BEGIN`/`COMMIT` statements (D1's import
-    /// rejects them). Nothing is uploaded unless the whole dump matches its manifest and every
-    /// statement is within [`D1_MAX_STATEMENT_BYTES`](crate::D1_MAX_STATEMENT_BYTES).
-    /// Cancellation before the upload finished leaves the database untouched; once D1 began
-    /// ingesting, it finishes (or fails) on its own. The staged file is always removed.
+    /// request's scratch directory, without its `BEGIN`/`COMMIT` statements (D1's import
+    /// rejects them) and without the objects the request excludes. Nothing is uploaded
+    /// unless the whole dump matches its manifest and D1 would take every statement: a name
+    /// D1 refuses (`_cf_…` in any case) or a statement over
+    /// [`D1_MAX_STATEMENT_BYTES`](crate::D1_MAX_STATEMENT_BYTES) that cannot be split (a long
+    /// `CREATE`) is an [`ErrorKind::Refused`](crate::ErrorKind::Refused) error whose source is
+    /// an [`ImportRefusal`](crate::ImportRefusal) naming every one; a row over the limit is
+    /// rewritten into statements that fit and give the same row. With
+    /// [`NewDatabase`](crate::NewDatabase) the database is created first, once the dump
+    /// checked out.
+    ///
+    /// Each batch is an import of its own, checked before the next; the progress is kept in
+    /// the scratch directory, so that [`Existing::Resume`](crate::Existing::Resume) continues
+    /// an import that failed or was cancelled from the batch that did not complete.
+    /// Cancellation before a batch's upload finished leaves that batch out; once D1 began
+    /// ingesting one, it finishes (or fails) on its own. The staged files are always removed.
     pub async fn restore_to_d1(
         &self,
         plan: &RestorePlan,
         cancel: &CancellationToken,
     ) -> Result<RestoreReport, Error> {
-        crate::restore_backup::d1::restore_to_d1(self, plan, cancel).await
+        crate::restore_backup::d1::restore_to_d1(self, plan, cancel, &()).await
+    }
+
+    /// [`restore_to_d1`](Self::restore_to_d1), reporting each batch to `progress`
+    /// ([`EventKind::ImportBatch`](crate::EventKind::ImportBatch) and
+    /// [`EventKind::ImportBatchDone`](crate::EventKind::ImportBatchDone), naming the target
+    /// database).
+    pub async fn restore_to_d1_with_progress(
+        &self,
+        plan: &RestorePlan,
+        cancel: &CancellationToken,
+        progress: &dyn Progress,
+    ) -> Result<RestoreReport, Error> {
+        crate::restore_backup::d1::restore_to_d1(self, plan, cancel, progress).await
+    }
+
+    /// Checks an import into D1 without uploading anything: reads and stages the plan's
+    /// backup as [`restore_to_d1`](Self::restore_to_d1) would, and reports the batches,
+    /// statements, split rows and excluded objects it would send, or the same refusal.
+    pub async fn check_d1_import(
+        &self,
+        plan: &RestorePlan,
+        cancel: &CancellationToken,
+    ) -> Result<RestoreReport, Error> {
+        crate::restore_backup::d1::check_import(self, plan, cancel).await
+    }
+
+    /// Decides a Time Travel restore without changing anything: the live database, the
+    /// bookmark (the backup's, or the one given) and every reason to refuse it (no
+    /// confirmation, a local database, a backup without a bookmark or older than
+    /// `[cloudflare] time_travel_days`, a database replaced since the backup).
+    pub async fn time_travel_plan(
+        &self,
+        request: &TimeTravelRequest,
+    ) -> Result<TimeTravelPlan, Error> {
+        crate::restore_backup::time_travel::plan(self, request).await
+    }
+
+    /// Takes the plan's live D1 database back, in place, to the plan's bookmark. The report's
+    /// `previous_bookmark` undoes it.
+    pub async fn time_travel(&self, plan: &TimeTravelPlan) -> Result<TimeTravelReport, Error> {
+        crate::restore_backup::time_travel::restore(self, plan).await
     }
 }

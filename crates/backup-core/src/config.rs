@@ -106,6 +106,10 @@ pub struct CloudflareConfig {
     /// allows 1,200 and then refuses every call for up to five minutes; every call made with
     /// a token (by every database of every account using it) counts against it.
     pub requests_per_five_minutes: Option<u32>,
+    /// How many days of Time Travel history D1 keeps for these accounts (default 30, the
+    /// paid plans'; the free plan keeps 7). A restore to a backup's bookmark older than this
+    /// is refused before D1 is asked.
+    pub time_travel_days: Option<u32>,
 }
 
 /// The kind of storage behind `[sink]`.

@@ -236,9 +236,13 @@ pub use restore::{
     restore_dump_keep_going, restore_to_path,
 };
 #[cfg(feature = "sqlite")]
+pub use restore_backup::time_travel::DEFAULT_TIME_TRAVEL_DAYS;
+#[cfg(feature = "sqlite")]
 pub use restore_backup::{
-    Confirm, D1_MAX_STATEMENT_BYTES, PlannedTarget, RestorePlan, RestoreReport, RestoreRequest,
-    RestoreSource, RestoreTarget,
+    Confirm, D1_MAX_STATEMENT_BYTES, D1Import, DEFAULT_BATCH_BYTES, DEFAULT_BATCH_STATEMENTS,
+    ExcludedObject, Existing, ImportRefusal, NewDatabase, PlannedTarget, RefusedStatement,
+    RestorePlan, RestoreReport, RestoreRequest, RestoreSource, RestoreTarget, TimeTravelPlan,
+    TimeTravelReport, TimeTravelRequest,
 };
 pub use retention::{Action, RetentionPolicy};
 pub use schedule::Schedule;

@@ -64,6 +64,24 @@ pub enum EventKind<'a> {
         /// Why.
         reason: &'a str,
     },
+    /// A restore into D1 starts importing one batch (the event names the target database).
+    ImportBatch {
+        /// The batch, from 1.
+        number: u64,
+        /// Batches in all.
+        total: u64,
+        /// Statements in it.
+        statements: u64,
+        /// Its size in bytes.
+        bytes: u64,
+    },
+    /// A restore into D1 imported one batch, and D1 confirmed it.
+    ImportBatchDone {
+        /// The batch, from 1.
+        number: u64,
+        /// Batches in all.
+        total: u64,
+    },
     /// The backup failed.
     Failed {
         /// The error message.

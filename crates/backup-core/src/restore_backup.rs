@@ -12,6 +12,9 @@
 
 pub(crate) mod d1;
 pub(crate) mod sqlite;
+pub(crate) mod time_travel;
+
+pub use time_travel::{TimeTravelPlan, TimeTravelReport, TimeTravelRequest};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -54,8 +57,12 @@ pub struct RestoreRequest {
     /// runs and adds to its current content). Without it a D1 restore is refused.
     pub confirm: Confirm,
     /// Where a D1 restore stages the dump it uploads (the caller's temporary directory; the
-    /// library reads no environment). The staged file is deleted afterwards.
+    /// library reads no environment), and keeps the progress of a batched import until it
+    /// completes (so that [`Existing::Resume`] finds it). The staged files are deleted
+    /// afterwards.
     pub scratch_dir: PathBuf,
+    /// How a restore into D1 imports (ignored for a SQLite target).
+    pub d1: D1Import,
 }
 
 impl RestoreRequest {
@@ -69,6 +76,7 @@ impl RestoreRequest {
             force: Force::No,
             confirm: Confirm::No,
             scratch_dir: scratch_dir.into(),
+            d1: D1Import::default(),
         }
     }
 }
@@ -109,6 +117,171 @@ impl RestoreTarget {
     }
 }
 
+/// The default bound of one import batch, in bytes of SQL (see [`D1Import::batch_bytes`]).
+pub const DEFAULT_BATCH_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The default bound of one import batch, in statements (see
+/// [`D1Import::batch_statements`]).
+pub const DEFAULT_BATCH_STATEMENTS: u64 = 100_000;
+
+/// How a restore into D1 imports the dump.
+///
+/// The dump is imported in batches, each one an import of its own: **a batch is atomic** (D1
+/// runs an import in one transaction and leaves the database as it was when it fails), **the
+/// whole import is not** (a batch that fails leaves the batches before it imported).
+/// [`Existing::Resume`] continues from the batch that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct D1Import {
+    /// Tables (or indexes, triggers, views) left out, by name (case-insensitive, as SQLite
+    /// compares names). A table goes with its rows, its indexes, its triggers and its
+    /// `sqlite_sequence` and `sqlite_stat1` rows.
+    pub exclude_tables: Vec<String>,
+    /// The most bytes of SQL in one batch (default [`DEFAULT_BATCH_BYTES`]). A split row's
+    /// statements stay together, so one batch can exceed it by one row.
+    pub batch_bytes: u64,
+    /// The most statements in one batch (default [`DEFAULT_BATCH_STATEMENTS`]).
+    pub batch_statements: u64,
+    /// What to do when the target already holds tables.
+    pub existing: Existing,
+    /// Create the target database first (it must not exist).
+    pub create: Option<NewDatabase>,
+}
+
+impl Default for D1Import {
+    fn default() -> Self {
+        Self {
+            exclude_tables: Vec::new(),
+            batch_bytes: DEFAULT_BATCH_BYTES,
+            batch_statements: DEFAULT_BATCH_STATEMENTS,
+            existing: Existing::Refuse,
+            create: None,
+        }
+    }
+}
+
+/// What a restore into D1 does with a target that already holds tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Existing {
+    /// Refuse it (nothing is imported).
+    #[default]
+    Refuse,
+    /// Import into it: the dump's statements run into its current content, nothing is
+    /// deleted first (a `CREATE TABLE` of a name it has fails that batch).
+    ImportInto,
+    /// Continue the interrupted import of this same backup into it, from the batch that
+    /// failed, provided nothing changed the database since the last batch imported (its
+    /// bookmark is checked).
+    Resume,
+}
+
+/// A D1 database to create as the target of a restore.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct NewDatabase {
+    /// D1's location hint (`wnam`, `enam`, `weur`, `eeur`, `apac`, `oc`); `None` lets D1
+    /// choose.
+    pub location: Option<String>,
+}
+
+impl NewDatabase {
+    /// A new database, placed where `location` says (or where D1 chooses).
+    pub fn new(location: Option<String>) -> Self {
+        Self { location }
+    }
+}
+
+/// Something a restore left out of a D1 import, as the caller asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ExcludedObject {
+    /// `table`, `virtual table`, `index`, `trigger`, `view`, or `row` (a `sqlite_sequence` or
+    /// `sqlite_stat1` row about an excluded table).
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+    /// For a table: its rows left out.
+    pub rows: Option<u64>,
+}
+
+/// A statement of a dump that D1 would refuse, found before anything was uploaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct RefusedStatement {
+    /// The line it starts on (from 1).
+    pub line: u64,
+    /// `table`, `index`, `trigger`, `view`, `virtual table` or `statement`.
+    pub kind: String,
+    /// The name of what it creates.
+    pub name: Option<String>,
+    /// The table it belongs to or writes.
+    pub table: Option<String>,
+    /// Why D1 would refuse it.
+    pub reason: String,
+}
+
+/// Why an import into D1 was refused before any upload: every statement D1 would refuse
+/// (the source of the [`ErrorKind::Refused`] error a restore returns).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub struct ImportRefusal {
+    /// Every refused statement, in dump order.
+    pub statements: Vec<RefusedStatement>,
+    /// The names that, left out, make the dump importable (when leaving them out can).
+    pub exclude: Vec<String>,
+}
+
+impl ImportRefusal {
+    pub(crate) fn new(statements: Vec<RefusedStatement>) -> Self {
+        let mut exclude: Vec<String> = Vec::new();
+        for s in &statements {
+            let name = match s.kind.as_str() {
+                "index" | "trigger" if s.table.is_some() => s.table.as_ref().or(s.name.as_ref()),
+                _ => s.name.as_ref().or(s.table.as_ref()),
+            };
+            if let Some(name) = name
+                && !exclude.iter().any(|e| e.eq_ignore_ascii_case(name))
+            {
+                exclude.push(name.clone());
+            }
+        }
+        Self {
+            statements,
+            exclude,
+        }
+    }
+}
+
+impl std::fmt::Display for ImportRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "D1 would refuse {} statement(s) of this dump, so nothing was uploaded:",
+            self.statements.len()
+        )?;
+        for s in &self.statements {
+            let what = match (&s.name, &s.table) {
+                (Some(name), Some(table)) if !name.eq_ignore_ascii_case(table) => {
+                    format!("{} {name} on {table}", s.kind)
+                }
+                (Some(name), _) => format!("{} {name}", s.kind),
+                (None, Some(table)) => format!("{} of table {table}", s.kind),
+                (None, None) => s.kind.clone(),
+            };
+            write!(f, "\n  line {}: {what}: {}", s.line, s.reason)?;
+        }
+        if !self.exclude.is_empty() {
+            write!(
+                f,
+                "\nleave out {} to restore the rest, or restore into SQLite, which takes them",
+                self.exclude.join(", ")
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// Whether the caller confirmed an operation that changes a live database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Confirm {
@@ -140,6 +313,9 @@ pub struct RestorePlan {
     account_index: Option<usize>,
     #[serde(skip)]
     scratch_dir: PathBuf,
+    /// How a D1 target imports.
+    #[serde(skip)]
+    d1: D1Import,
 }
 
 impl RestorePlan {
@@ -195,12 +371,18 @@ pub enum PlannedTarget {
         account_id: String,
         /// The database name.
         database: String,
-        /// The database uuid.
+        /// The database uuid (empty when the restore creates the database).
         uuid: String,
         /// Its tables before the import, when D1 reported them.
         num_tables: Option<u64>,
         /// Its size in bytes before the import, when D1 reported it.
         file_size: Option<u64>,
+        /// The restore creates the database first.
+        create: bool,
+        /// With `create`: D1's location hint.
+        location: Option<String>,
+        /// Continuing an interrupted import: the batches already imported.
+        resume_after: Option<u64>,
     },
 }
 
@@ -223,6 +405,16 @@ pub struct RestoreReport {
     pub num_queries: Option<u64>,
     /// D1: the database's bookmark after the import (a Time Travel point).
     pub final_bookmark: Option<String>,
+    /// D1: the batches the import was cut into.
+    pub batches: Option<u64>,
+    /// D1: the first batch this restore imported (greater than 1 when it resumed).
+    pub first_batch: Option<u64>,
+    /// D1: rows longer than D1's statement limit, rewritten into statements that fit.
+    pub split_rows: u64,
+    /// D1: what was left out, as asked.
+    pub excluded: Vec<ExcludedObject>,
+    /// D1: the uuid of the database the restore created.
+    pub created_uuid: Option<String>,
     /// Findings that did not stop the restore (SQLite: failed integrity or foreign-key checks,
     /// statements too long for D1's import).
     pub warnings: Vec<String>,
@@ -233,20 +425,11 @@ pub struct RestoreReport {
 /// info endpoints). Refusals are in [`RestorePlan::refusals`], not errors, so a dry run
 /// can show them; errors are what makes any plan impossible.
 pub(crate) async fn restore_plan(engine: &Engine, request: &RestoreRequest) -> Result<RestorePlan> {
-    let (account, name) = restore_selection(engine, &request.database)?;
+    let (account, entry) = restore_selection(engine, &request.database)?;
+    let name = entry.name;
     let manifest = restore_manifest(engine, account, &name, request.date).await?;
     let mut plan = RestorePlan {
-        backup: RestoreSource {
-            account: account.name.clone(),
-            database: name,
-            date: manifest.date,
-            key: manifest.dump.key.clone(),
-            bytes: manifest.dump.bytes,
-            sha256: manifest.dump.sha256.clone(),
-            compression: manifest.dump.compression,
-            sql_bytes: manifest.dump.sql_bytes,
-            bookmark: manifest.database.bookmark.clone(),
-        },
+        backup: source_of(&account.name, &name, &manifest),
         target: PlannedTarget::Sqlite {
             path: String::new(),
             existing_bytes: None,
@@ -257,35 +440,44 @@ pub(crate) async fn restore_plan(engine: &Engine, request: &RestoreRequest) -> R
         force: request.force,
         account_index: None,
         scratch_dir: request.scratch_dir.clone(),
+        d1: request.d1.clone(),
     };
     match &request.target {
         RestoreTarget::Sqlite { path } => sqlite::plan(&mut plan, path, request.force),
         RestoreTarget::D1 { database, account } => {
-            d1::plan_d1(
-                engine,
-                &mut plan,
-                database,
-                account.as_deref(),
-                request.confirm,
-            )
-            .await?;
+            d1::plan_d1(engine, &mut plan, database, account.as_deref(), request).await?;
         }
     }
     Ok(plan)
 }
 
-/// The one configured database `selector` names: its account and name.
+/// The backup a manifest describes.
+fn source_of(account: &str, name: &str, manifest: &Manifest) -> RestoreSource {
+    RestoreSource {
+        account: account.to_owned(),
+        database: name.to_owned(),
+        date: manifest.date,
+        key: manifest.dump.key.clone(),
+        bytes: manifest.dump.bytes,
+        sha256: manifest.dump.sha256.clone(),
+        compression: manifest.dump.compression,
+        sql_bytes: manifest.dump.sql_bytes,
+        bookmark: manifest.database.bookmark.clone(),
+    }
+}
+
+/// The one configured database `selector` names: its account and entry.
 fn restore_selection<'e>(
     engine: &'e Engine,
     selector: &Selector,
-) -> Result<(&'e AccountConfig, String)> {
+) -> Result<(&'e AccountConfig, crate::config::DatabaseEntry)> {
     let all = plan::all_targets(engine.config())?;
     let matching: Vec<_> = all
         .iter()
         .filter(|t| selector.matches(&t.account.name, &t.entry.name))
         .collect();
     match matching.as_slice() {
-        [one] => Ok((one.account, one.entry.name.clone())),
+        [one] => Ok((one.account, one.entry.clone().into_owned())),
         [] => Err(Error::new(
             ErrorKind::NotConfigured,
             format!(
@@ -430,16 +622,4 @@ fn refuse(plan: &RestorePlan) -> Result<()> {
 /// disk failed).
 fn dump_error(error: crate::restore::RestoreError) -> Error {
     Error::from(error).context("the dump does not restore")
-}
-
-/// A statement D1 would refuse: longer than its limit. D1 would reject the whole import, so
-/// nothing is uploaded.
-fn statement_too_large(line: u64, table: Option<&str>, bytes: usize) -> Error {
-    let table = table.map(|t| format!(" (table {t})")).unwrap_or_default();
-    Error::new(
-        ErrorKind::Unsupported,
-        format!(
-            "line {line}: a statement of {bytes} bytes{table} is longer than D1's {D1_MAX_STATEMENT_BYTES}-byte statement limit, and D1 would reject the whole import; nothing was uploaded (restore it into SQLite instead, or shorten that row)"
-        ),
-    )
 }

@@ -96,7 +96,7 @@ pub(crate) enum Command {
     /// Restore one database's backup into a SQLite file or, through D1's import API, into a D1
     /// database; the dump's size and SHA-256 are checked against its manifest as it is read.
     #[command(
-        after_help = "Exit codes: 0 restored (or, with --dry-run, would restore), 1 failed, 2 usage error or refused (nothing changed), 130 interrupted.\n\nExamples:\n  d1-backup restore --database ops-db --to-sqlite ops-db.sqlite\n  d1-backup restore --database ucca/ops-db --date 2026-11-30 --to-sqlite ops-db.sqlite --force\n  d1-backup restore --database ops-db --to-d1 ops-db-restored --dry-run\n  d1-backup restore --database ops-db --to-d1 ops-db-restored --yes --json"
+        after_help = "Restoring into D1 (--to-d1): the whole backup is read and checked first; nothing is uploaded when D1 would refuse any of it (names starting with _cf_ in any case, a statement over 100 KB that cannot be split: each is named; --exclude-table leaves a table out). Rows over 100 KB are rewritten into statements that fit and give the same row. The import runs in batches (--batch-mib): each batch is atomic, the whole import is not; a failed batch is named and --resume continues from it. A target that already has tables is refused unless --into-existing; --create makes a new database.\n\nTime Travel (--time-travel): takes the live D1 database back, in place, to the bookmark recorded in the backup's manifest (or --bookmark). This is the exact path: it does not go through the dump, so D1's export defects (rounded big integers, mangled text) do not apply to it. It reaches back as far as D1 keeps history: [cloudflare] time_travel_days, default 30 (free plans keep 7). The previous bookmark is printed with the command that undoes the restore.\n\nExit codes: 0 restored (or, with --dry-run, would restore), 1 failed, 2 usage error or refused (nothing changed), 130 interrupted.\n\nExamples:\n  d1-backup restore --database ops-db --to-sqlite ops-db.sqlite\n  d1-backup restore --database ucca/ops-db --date 2026-11-30 --to-sqlite ops-db.sqlite --force\n  d1-backup restore --database ops-db --to-d1 ops-db-restored --dry-run\n  d1-backup restore --database ops-db --to-d1 ops-db-drill --create --location weur --yes --json\n  d1-backup restore --database ops-db --to-d1 ops-db-restored --exclude-table _CF_upper --yes\n  d1-backup restore --database ops-db --to-d1 ops-db-restored --resume --yes\n  d1-backup restore --database ops-db --date 2026-12-01 --time-travel --dry-run\n  d1-backup restore --database ops-db --bookmark 00000085-0000024c-00004f6d-... --time-travel --yes"
     )]
     Restore(RestoreArgs),
     /// List the D1 databases each configured token can see, with size, marking which are
@@ -260,7 +260,7 @@ pub(crate) struct PruneArgs {
 /// `d1-backup restore`.
 #[derive(Debug, Args)]
 #[allow(clippy::struct_excessive_bools)] // Independent flags; they become library enums at once.
-#[command(group(clap::ArgGroup::new("target").required(true).args(["to_sqlite", "to_d1"])))]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["to_sqlite", "to_d1", "time_travel"])))]
 pub(crate) struct RestoreArgs {
     /// The database whose backup is restored: NAME, or ACCOUNT/NAME when names repeat across
     /// accounts. Example: --database ucca/ops-db
@@ -268,7 +268,7 @@ pub(crate) struct RestoreArgs {
     pub(crate) database: Selector,
     /// Restore the backup of this date, YYYY-MM-DD (default: the newest complete backup).
     /// Example: --date 2026-11-30
-    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date, conflicts_with = "bookmark")]
     pub(crate) date: Option<NaiveDate>,
     /// Restore into this SQLite file. A non-empty file is refused unless --force. Example:
     /// --to-sqlite ops-db.sqlite
@@ -284,13 +284,50 @@ pub(crate) struct RestoreArgs {
     /// backup's account). Example: --account staging
     // `conflicts_with` the other target rather than `requires`: clap lets any member of a
     // required group satisfy `requires` (clap-rs/clap#4707).
-    #[arg(long, value_name = "ACCOUNT", conflicts_with = "to_sqlite")]
+    #[arg(long, value_name = "ACCOUNT", conflicts_with_all = ["to_sqlite", "time_travel"])]
     pub(crate) account: Option<String>,
+    /// With --to-d1: create the target database first (refused when the name exists), in the
+    /// account given by --account; the usual way to run a restore drill. Example: --create
+    #[arg(long, conflicts_with_all = ["to_sqlite", "time_travel", "resume", "into_existing"])]
+    pub(crate) create: bool,
+    /// With --create: D1's location hint for the new database (wnam, enam, weur, eeur, apac,
+    /// oc). Example: --location weur
+    #[arg(long, value_name = "HINT", requires = "create")]
+    pub(crate) location: Option<String>,
+    /// With --to-d1: leave this table out, with its rows, indexes, triggers and
+    /// sqlite_sequence row (also takes the name of an index, trigger or view); repeatable.
+    /// Example: --exclude-table _CF_upper
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["to_sqlite", "time_travel"])]
+    pub(crate) exclude_table: Vec<String>,
+    /// With --to-d1: the most MiB of SQL in one import batch (each batch is one atomic import).
+    /// Example: --batch-mib 16
+    #[arg(long, value_name = "MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096), conflicts_with_all = ["to_sqlite", "time_travel"])]
+    pub(crate) batch_mib: u64,
+    /// With --to-d1: the most statements in one import batch. Example: --batch-statements 50000
+    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(2..), conflicts_with_all = ["to_sqlite", "time_travel"])]
+    pub(crate) batch_statements: u64,
+    /// With --to-d1: continue an import that failed or was interrupted, from the batch that did
+    /// not complete (same backup, target and batch options). Example: --resume
+    #[arg(long, conflicts_with_all = ["to_sqlite", "time_travel", "into_existing"])]
+    pub(crate) resume: bool,
+    /// With --to-d1: import into a database that already has tables (its content stays,
+    /// nothing is deleted first). Example: --into-existing
+    #[arg(long, conflicts_with_all = ["to_sqlite", "time_travel"])]
+    pub(crate) into_existing: bool,
+    /// Take the live D1 database back, in place, to the Time Travel bookmark of the backup
+    /// (of --date, or the newest), or to --bookmark; needs --yes. Exact: it does not go
+    /// through the dump, so D1's export defects do not apply. Example: --time-travel
+    #[arg(long)]
+    pub(crate) time_travel: bool,
+    /// With --time-travel: go to this bookmark instead of the backup's (e.g. the previous
+    /// bookmark a Time Travel restore printed, to undo it). Example: --bookmark 00000085-…
+    #[arg(long, value_name = "BOOKMARK", requires = "time_travel")]
+    pub(crate) bookmark: Option<String>,
     /// With --to-sqlite: replace a non-empty file (the restored file takes its place only
     /// once the restore succeeded). Example: --force
-    #[arg(long, conflicts_with = "to_d1")]
+    #[arg(long, conflicts_with_all = ["to_d1", "time_travel"])]
     pub(crate) force: bool,
-    /// With --to-d1: go ahead with the import into a live database. Example: --yes
+    /// With --to-d1 or --time-travel: go ahead and change the live database. Example: --yes
     #[arg(long, conflicts_with = "to_sqlite")]
     pub(crate) yes: bool,
     /// Print the plan (which backup, which target, what would be refused) and change

@@ -13,6 +13,7 @@ mod prune;
 mod render;
 mod restore;
 mod run;
+mod time_travel;
 
 use std::process::ExitCode;
 

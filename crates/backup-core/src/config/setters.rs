@@ -23,6 +23,13 @@ impl CloudflareConfig {
         self.requests_per_five_minutes = Some(requests);
         self
     }
+
+    /// Sets the days of Time Travel history D1 keeps (default 30; 7 on the free plan).
+    #[must_use]
+    pub fn time_travel_days(mut self, days: u32) -> Self {
+        self.time_travel_days = Some(days);
+        self
+    }
 }
 
 impl RetentionConfig {

@@ -46,6 +46,15 @@ fn check_cloudflare(config: &Config, problems: &mut Vec<Problem>) {
             "remove it to use the default of 900 (Cloudflare allows 1,200)",
         ));
     }
+    if let Some(days) = config.cloudflare.time_travel_days
+        && !(1..=30).contains(&days)
+    {
+        problems.push(Problem::new(
+                "cloudflare.time_travel_days",
+                format!("must be between 1 and 30, not {days}"),
+                "D1 keeps 30 days of Time Travel history on paid plans and 7 on the free plan; write 30 or 7",
+            ));
+    }
 }
 
 fn check_url(field: &str, value: &str, problems: &mut Vec<Problem>) {

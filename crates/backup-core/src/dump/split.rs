@@ -46,14 +46,12 @@ use crate::error::{Error, ErrorKind};
 use table::Table;
 
 /// Whether `sql` is at most `limit` bytes long.
-#[allow(dead_code)] // used by restore_backup::d1 (issue 14)
 pub(crate) fn fits(sql: &str, limit: usize) -> bool {
     sql.len() <= limit
 }
 
 /// Why a statement cannot be split.
 #[derive(Debug, thiserror::Error)]
-#[allow(dead_code)] // used by restore_backup::d1 (issue 14)
 pub(crate) enum SplitError {
     /// The statement at `line` cannot be written as statements that fit; the message says what
     /// it is, why, and what to do.
@@ -71,21 +69,12 @@ pub(crate) enum SplitError {
     Open(#[from] rusqlite::Error),
 }
 
-#[allow(dead_code)] // used by restore_backup::d1 (issue 14)
 impl SplitError {
-    /// The line of the statement refused, if a statement was.
-    pub(crate) fn line(&self) -> Option<u64> {
+    /// What is wrong and what to do, without the line.
+    pub(crate) fn reason(&self) -> String {
         match self {
-            Self::Refused { line, .. } => Some(*line),
-            Self::Open(_) => None,
-        }
-    }
-
-    /// The table of the INSERT refused, if it names one.
-    pub(crate) fn table(&self) -> Option<&str> {
-        match self {
-            Self::Refused { table, .. } => table.as_deref(),
-            Self::Open(_) => None,
+            Self::Refused { message, .. } => message.clone(),
+            Self::Open(_) => self.to_string(),
         }
     }
 }
@@ -182,7 +171,6 @@ impl Key {
 
 /// Rewrites statements too long for a limit into statements that fit: see the
 /// [module](self). Holds no rows between calls: its tables are empty after each one.
-#[allow(dead_code)] // used by restore_backup::d1 (issue 14)
 pub(crate) struct Splitter {
     /// The in-memory database holding the dump's ordinary tables, empty.
     conn: Connection,
@@ -192,7 +180,6 @@ pub(crate) struct Splitter {
     refused: HashMap<String, String>,
 }
 
-#[allow(dead_code)] // used by restore_backup::d1 (issue 14)
 impl Splitter {
     /// A splitter into statements of at most `limit` bytes.
     pub(crate) fn new(limit: usize) -> Result<Self, SplitError> {
@@ -302,7 +289,7 @@ impl Splitter {
             message: format!(
                 "{what} of {} bytes is longer than the {}-byte statement limit (D1 refuses \
                  longer statements) and cannot be split into shorter ones; restore this dump \
-                 into SQLite instead (--to-sqlite): {}",
+                 into SQLite instead: {}",
                 sql.len(),
                 self.limit,
                 snippet(sql)
@@ -319,8 +306,7 @@ fn refuse_insert(limit: usize, line: u64, sql: &str, table: &str, why: &str) -> 
         message: format!(
             "an INSERT of {} bytes into table {} is longer than the {}-byte statement \
              limit (D1 refuses longer statements) and cannot be split: {why}; restore \
-             this dump into SQLite instead (--to-sqlite), or leave the table out \
-             (--exclude-table {table})",
+             this dump into SQLite instead, or leave table {table} out",
             sql.len(),
             quote_ident(table),
             limit,

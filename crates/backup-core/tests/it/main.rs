@@ -23,6 +23,8 @@ mod programmatic;
 mod rerun;
 #[cfg(feature = "sqlite")]
 mod restore_backup;
+#[cfg(feature = "testing")]
+mod restore_d1;
 mod retention;
 mod run;
 mod schedule;

@@ -413,14 +413,7 @@ mod d1 {
             panic!("{plan:?}");
         };
         assert_eq!(uuid, &target_uuid, "found by name");
-        // The simulator reports the target's real table count (none); the plan passes it on
-        // and says nothing about existing tables.
-        assert_eq!(*num_tables, Some(0));
-        assert!(
-            !plan.notes.iter().any(|n| n.contains("already has")),
-            "{:?}",
-            plan.notes
-        );
+        assert_eq!(*num_tables, Some(0), "the target is empty");
         assert!(
             plan.refusals[0].contains("serves no queries during the import")
                 && plan.refusals[0].contains("confirm the import"),
@@ -456,9 +449,26 @@ mod d1 {
             "the staged dump is removed"
         );
 
-        // A second import into the now non-empty database: D1 refuses the CREATE TABLE of an
-        // existing name and leaves the database as it was.
+        // A second import into the now non-empty database is refused unless asked for; asked
+        // for, D1 refuses the CREATE TABLE of an existing name and leaves the database as it was.
         let plan = engine.restore_plan(&confirmed).await.unwrap();
+        assert!(
+            plan.refusals
+                .iter()
+                .any(|r| r.contains("already has 2 table(s)")),
+            "{:?}",
+            plan.refusals
+        );
+        let refused = engine
+            .restore_to_d1(&plan, &CancellationToken::new())
+            .await
+            .err()
+            .unwrap();
+        assert!(refused.kind() == ErrorKind::Refused, "{refused}");
+        let mut into = confirmed.clone();
+        into.d1.existing = d1_backup_core::Existing::ImportInto;
+        let plan = engine.restore_plan(&into).await.unwrap();
+        assert!(plan.allowed(), "{:?}", plan.refusals);
         let failed = engine
             .restore_to_d1(&plan, &CancellationToken::new())
             .await
@@ -499,7 +509,7 @@ mod d1 {
     }
 
     #[tokio::test]
-    async fn transaction_statements_are_stripped_and_long_ones_refused_before_upload() {
+    async fn transaction_statements_are_stripped_and_long_rows_split() {
         let sim = simulator().await;
         let dir = tempfile::tempdir().unwrap();
         sim.add_database(
@@ -514,6 +524,7 @@ mod d1 {
             format!("PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE \"big\" (v TEXT);\nINSERT INTO \"big\" VALUES('{long}');\n"),
         );
         let (target, target_uuid) = backed(&sim, dir.path(), "target", "");
+        let (big_target, _) = backed(&sim, dir.path(), "big-target", "");
         let engine = backed_up(
             &sim,
             r#"{ name = "tx-db", compression = "zstd" }, "big-db""#,
@@ -527,6 +538,7 @@ mod d1 {
             .restore_to_d1(&plan, &CancellationToken::new())
             .await
             .unwrap();
+        // CREATE TABLE and two rows, plus the batch's own PRAGMA.
         assert_eq!((report.stripped, report.statements), (2, 4));
         assert_eq!(report.tables.get("t"), Some(&2));
         let count: i64 = target
@@ -534,22 +546,19 @@ mod d1 {
             .unwrap();
         assert_eq!(count, 2);
 
-        let mut big = request("big-db", "target", scratch.path());
+        // A row longer than D1's statement limit is rewritten into statements that fit.
+        let mut big = request("big-db", "big-target", scratch.path());
         big.confirm = Confirm::Yes;
         let plan = engine.restore_plan(&big).await.unwrap();
-        let before = sim.requests();
-        let error = engine
+        let report = engine
             .restore_to_d1(&plan, &CancellationToken::new())
             .await
-            .err()
             .unwrap();
-        assert!(error.kind() == ErrorKind::Unsupported, "{error}");
-        let message = error.to_string();
-        assert!(
-            message.contains("line 3") && message.contains("(table big)"),
-            "{message}"
-        );
-        assert_eq!(sim.requests(), before, "nothing was sent to D1");
+        assert_eq!(report.split_rows, 1, "{report:?}");
+        let value: String = big_target
+            .with_connection(|c| c.query_row("SELECT v FROM big", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(value, long);
         // The same backup restores into SQLite, with a warning for D1.
         let file = RestoreRequest::new(
             "big-db".parse().unwrap(),
@@ -567,7 +576,11 @@ mod d1 {
             "{:?}",
             report.warnings
         );
-        assert_eq!(sim.imports_done(&target_uuid), 1, "only the first import");
+        assert_eq!(
+            sim.imports_done(&target_uuid),
+            1,
+            "one import into each target"
+        );
         assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
     }
 }

@@ -32,6 +32,14 @@ fn quickstart(extra: &str) -> tempfile::TempDir {
     dir
 }
 
+/// [`quickstart`] plus a D1 account `ucca` on `sim` backing up `ops-db`.
+fn with_d1(sim: &D1Simulator) -> tempfile::TempDir {
+    quickstart(&format!(
+        "\n[cloudflare]\napi_base_url = \"{}\"\n\n[run]\npoll_interval_ms = 0\n\n[[accounts]]\nname = \"ucca\"\naccount_id = \"{ACCOUNT}\"\ntoken_env = \"CF_API_TOKEN\"\nprefix = \"d1\"\ndatabases = [\"ops-db\"]\n",
+        sim.base_url()
+    ))
+}
+
 async fn run(dir: &Path, args: &[&str]) -> std::process::Output {
     d1_backup(args, &[("CF_API_TOKEN", TOKEN)], dir).await
 }
@@ -381,10 +389,7 @@ async fn a_backup_imports_into_d1_with_yes() {
     let sim = D1Simulator::start().await;
     sim.add_account(ACCOUNT, TOKEN);
     sim.add_database(ACCOUNT, "ops-db", "PRAGMA defer_foreign_keys=TRUE;\n");
-    let dir = quickstart(&format!(
-        "\n[cloudflare]\napi_base_url = \"{}\"\n\n[run]\npoll_interval_ms = 0\n\n[[accounts]]\nname = \"ucca\"\naccount_id = \"{ACCOUNT}\"\ntoken_env = \"CF_API_TOKEN\"\nprefix = \"d1\"\ndatabases = [\"ops-db\"]\n",
-        sim.base_url()
-    ));
+    let dir = with_d1(&sim);
     let target = std::sync::Arc::new(SqliteD1::open(dir.path().join("target.sqlite")).unwrap());
     let uuid = sim.add_backed_database(ACCOUNT, "shop-restored", target.clone());
     backup(dir.path(), "2026-11-30").await;
@@ -427,4 +432,137 @@ async fn a_backup_imports_into_d1_with_yes() {
         .unwrap();
     assert_eq!(Some(posts), report["restored"]["tables"]["posts"].as_i64());
     assert_eq!(sim.imports_done(&uuid), 1);
+}
+
+/// A local database holding tables D1 refuses: refused with exit 2 and the flags that leave
+/// them out, nothing uploaded; with them, restored, and the report names what was left out.
+#[tokio::test]
+async fn reserved_names_are_refused_and_excluded_by_flag() {
+    use d1_backup_core::testing::SqliteD1;
+
+    let sim = D1Simulator::start().await;
+    sim.add_account(ACCOUNT, TOKEN);
+    sim.add_database(ACCOUNT, "ops-db", "PRAGMA defer_foreign_keys=TRUE;\n");
+    let dir = with_d1(&sim);
+    rusqlite::Connection::open(dir.path().join("databases/shop.sqlite"))
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE \"_CF_upper\" (k INTEGER PRIMARY KEY, v TEXT); INSERT INTO \"_CF_upper\" VALUES (1, 'x');\n\
+             CREATE TABLE _Cf_x (a); INSERT INTO _Cf_x VALUES (1);",
+        )
+        .unwrap();
+    let target = std::sync::Arc::new(SqliteD1::open(dir.path().join("target.sqlite")).unwrap());
+    let uuid = sim.add_backed_database(ACCOUNT, "shop-restored", target.clone());
+    backup(dir.path(), "2026-11-30").await;
+    let args = [
+        "restore",
+        "--database",
+        "local/shop",
+        "--to-d1",
+        "shop-restored",
+        "--account",
+        "ucca",
+        "--yes",
+    ];
+    let out = run(dir.path(), &args).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("table _CF_upper")
+            && stderr.contains("table _Cf_x")
+            && stderr.contains("--exclude-table _CF_upper --exclude-table _Cf_x"),
+        "{stderr}"
+    );
+    assert_eq!(sim.imports_done(&uuid), 0);
+
+    let mut excluding = args.to_vec();
+    excluding.extend([
+        "--exclude-table",
+        "_CF_upper",
+        "--exclude-table",
+        "_cf_X",
+        "--json",
+    ]);
+    let out = run(dir.path(), &excluding).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let excluded = report["restored"]["excluded"].as_array().unwrap();
+    assert!(
+        excluded
+            .iter()
+            .any(|e| e["name"] == "_CF_upper" && e["kind"] == "table" && e["rows"] == 1),
+        "{report}"
+    );
+    assert!(
+        text(&out.stderr).contains("left out table _Cf_x"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(sim.imports_done(&uuid), 1);
+}
+
+/// `--time-travel`: the plan, a refusal without --yes, the restore, and the printed undo
+/// command, which works.
+#[tokio::test]
+async fn time_travel_prints_the_command_that_undoes_it() {
+    use d1_backup_core::testing::SqliteD1;
+    use d1_export::testing::SimulatedDatabase;
+
+    let sim = D1Simulator::start().await;
+    sim.add_account(ACCOUNT, TOKEN);
+    let dir = with_d1(&sim);
+    let live = std::sync::Arc::new(SqliteD1::open(dir.path().join("live.sqlite")).unwrap());
+    live.query("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)", &[])
+        .unwrap();
+    live.query("INSERT INTO t VALUES (1, 'a'), (2, 'b')", &[])
+        .unwrap();
+    sim.add_backed_database(ACCOUNT, "ops-db", live.clone());
+    let out = run(
+        dir.path(),
+        &["run", "--date", "2026-11-30", "--only", "ucca/ops-db"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    live.query("DELETE FROM t WHERE id = 2", &[]).unwrap();
+    let count = || -> i64 {
+        live.with_connection(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)))
+            .unwrap()
+    };
+
+    let out = run(
+        dir.path(),
+        &["restore", "--database", "ops-db", "--time-travel"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(count(), 1, "refused: nothing changed");
+
+    let out = run(
+        dir.path(),
+        &[
+            "restore",
+            "--database",
+            "ops-db",
+            "--time-travel",
+            "--yes",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(count(), 2, "back to the backup's moment");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let previous = report["previous_bookmark"].as_str().unwrap().to_owned();
+    let undo = report["undo"].as_str().unwrap();
+    assert_eq!(
+        undo,
+        format!(
+            "d1-backup restore --database ucca/ops-db --bookmark {previous} --time-travel --yes"
+        )
+    );
+    assert!(text(&out.stderr).contains(undo), "{}", text(&out.stderr));
+    let words: Vec<&str> = undo.split(' ').skip(1).collect();
+    let out = run(dir.path(), &words).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(count(), 1, "and forward again");
 }
