@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use d1_export::{ApiToken, D1Client, RateLimit};
+
+use crate::shard::Shard;
 use r2_sink::BackupSink;
 
 use crate::clock::{Clock, SystemClock};
@@ -34,6 +36,8 @@ pub struct Engine {
     http: reqwest::Client,
     /// The time leases and schedules are decided by.
     clock: Arc<dyn Clock>,
+    /// The share of the databases this engine's runs back up (`None`: all of them).
+    shard: Option<Shard>,
 }
 
 /// Builds an [`Engine`]. Setters cannot fail; [`EngineBuilder::build`] can.
@@ -48,6 +52,7 @@ pub struct EngineBuilder {
     scratch_dir: Option<std::path::PathBuf>,
     http_client: Option<reqwest::Client>,
     clock: Option<Arc<dyn Clock>>,
+    shard: Option<Shard>,
 }
 
 impl Engine {
@@ -62,6 +67,7 @@ impl Engine {
             scratch_dir: None,
             http_client: None,
             clock: None,
+            shard: None,
         }
     }
 
@@ -96,6 +102,11 @@ impl Engine {
     /// The clock leases and schedules are decided by.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
+    }
+
+    /// The share of the databases this engine's runs back up (`None`: all of them).
+    pub fn shard(&self) -> Option<Shard> {
+        self.shard
     }
 
     /// The leases of this engine: its sink, clock, owner name and `[run] lease_seconds`.
@@ -151,6 +162,15 @@ impl EngineBuilder {
         self
     }
 
+    /// Makes the engine one of N shards ([`Shard`]): its runs back up only the selected
+    /// databases in its share, and each token's request budget
+    /// (`[cloudflare] requests_per_five_minutes`, default 900) is divided by N, so N shards
+    /// running at once stay inside Cloudflare's limit together.
+    pub fn shard(mut self, shard: Shard) -> Self {
+        self.shard = Some(shard);
+        self
+    }
+
     /// The user agent sent to the Cloudflare API.
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.user_agent = Some(user_agent.into());
@@ -199,7 +219,7 @@ impl EngineBuilder {
             if let Some(base) = &self.config.cloudflare.api_base_url {
                 builder = builder.base_url(base.clone());
             }
-            if let Some(requests) = self.config.cloudflare.requests_per_five_minutes {
+            if let Some(requests) = request_budget(&self.config, self.shard) {
                 builder = builder.rate_limit(RateLimit::per_five_minutes(requests));
             }
             let client = builder.build().map_err(|source| {
@@ -225,9 +245,27 @@ impl EngineBuilder {
             scratch_dir: self.scratch_dir,
             http,
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            shard: self.shard,
         })
     }
 }
+
+/// The requests each token may make per five minutes: the configured budget (default
+/// [`DEFAULT_REQUESTS_PER_FIVE_MINUTES`]), divided among the shards; `None` leaves the
+/// client's default.
+pub(crate) fn request_budget(config: &Config, shard: Option<Shard>) -> Option<u32> {
+    let configured = config.cloudflare.requests_per_five_minutes;
+    match shard {
+        Some(shard) => {
+            Some(shard.share_of(configured.unwrap_or(DEFAULT_REQUESTS_PER_FIVE_MINUTES)))
+        }
+        None => configured,
+    }
+}
+
+/// Each token's request budget per five minutes when the config sets none (Cloudflare allows
+/// 1,200 and then refuses every call for up to five minutes).
+pub const DEFAULT_REQUESTS_PER_FIVE_MINUTES: u32 = 900;
 
 /// The client an engine builds when the caller gives none: D1's default connect timeout, and
 /// the rest of reqwest's defaults.

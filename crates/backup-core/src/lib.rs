@@ -184,6 +184,7 @@ mod run;
 mod schedule;
 mod secrets;
 mod selector;
+mod shard;
 mod sinks;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -210,7 +211,7 @@ pub use daemon::DaemonEvent;
 pub use dump::{
     DefectKind, DefectScanner, Defects, DumpStatements, RestoreError, SharedScanner, TableDefects,
 };
-pub use engine::{Engine, EngineBuilder};
+pub use engine::{DEFAULT_REQUESTS_PER_FIVE_MINUTES, Engine, EngineBuilder};
 pub use error::{ConfigError, Error, ErrorKind, Problem, Result};
 pub use formats::{
     DumpConsistency, HEARTBEAT_KIND, HEARTBEAT_VERSION, Heartbeat, HeartbeatDatabase,
@@ -248,6 +249,7 @@ pub use retention::{Action, RetentionPolicy};
 pub use schedule::Schedule;
 pub use secrets::Secrets;
 pub use selector::Selector;
+pub use shard::Shard;
 #[cfg(feature = "sqlite")]
 pub use verify::Verification;
 

@@ -593,12 +593,9 @@ async fn settle<T>(
     read
 }
 
-/// `account/name, …` of `targets`.
+/// `account/name, …` of `targets` (long lists cut, with a count).
 fn qualified<'a, 'c: 'a>(targets: impl Iterator<Item = &'a plan::Target<'c>>) -> String {
-    targets
-        .map(|t| format!("{}/{}", t.account.name, t.entry.name))
-        .collect::<Vec<_>>()
-        .join(", ")
+    plan::some_of(targets.map(|t| format!("{}/{}", t.account.name, t.entry.name)))
 }
 
 fn wrong_target(method: &str, kind: &str) -> Error {

@@ -29,7 +29,11 @@ pub(crate) async fn run(
     cancel: &CancellationToken,
 ) -> Result<RunReport, Error> {
     let started_at = engine.clock().now();
-    let targets = plan::select(engine.config(), &options.only)?;
+    let mut targets = plan::select(engine.config(), &options.only)?;
+    if let Some(shard) = engine.shard() {
+        targets.retain(|t| shard.contains(&t.account.name, &t.entry.name));
+    }
+    plan::log_plan(engine, &targets);
     let resolved = tokio::select! {
         resolved = plan::resolve(&targets, engine.clients()) => resolved,
         () = cancel.cancelled() => Resolved::new(),

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use d1_backup_core::Shard;
 use d1_backup_core::chrono::NaiveDate;
 use d1_backup_core::{ExportMode, Selector};
 
@@ -194,10 +195,17 @@ pub(crate) struct CompletionsArgs {
 )]
 #[allow(clippy::struct_excessive_bools)] // Independent command-line switches, not a state.
 pub(crate) struct RunArgs {
-    /// Back up only this database: NAME, or ACCOUNT/NAME when names repeat across accounts.
-    /// Repeatable. Example: --only ops-db --only rtopacks/rto-abs-db
+    /// Back up only this database: NAME, ACCOUNT/NAME when names repeat across accounts, or
+    /// ACCOUNT/* for every database of an account. Repeatable. Example: --only ops-db --only
+    /// 'rtopacks/*'
     #[arg(long, value_name = "[ACCOUNT/]NAME")]
     pub(crate) only: Vec<Selector>,
+    /// Back up only shard I of N (1-based) of the selected databases: a deterministic, stable
+    /// share (by a hash of ACCOUNT/NAME), using 1/N of each token's request budget, so N
+    /// machines or the pods of a Kubernetes Indexed Job (--shard $((JOB_COMPLETION_INDEX+1))/N)
+    /// back up every database exactly once within Cloudflare's limit. Example: --shard 2/3
+    #[arg(long, value_name = "I/N")]
+    pub(crate) shard: Option<Shard>,
     /// The date folder to write, YYYY-MM-DD (default: today in UTC). Example: --date 2026-11-30
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
     pub(crate) date: Option<NaiveDate>,

@@ -4,7 +4,9 @@ use std::path::Path;
 
 use d1_backup_core::chrono::Utc;
 use d1_backup_core::tokio_util::sync::CancellationToken;
-use d1_backup_core::{Config, ConfigError, Engine, Force, RunOptions, Secrets, VerifyOptions};
+use d1_backup_core::{
+    Config, ConfigError, Engine, Force, RunOptions, Secrets, Shard, VerifyOptions,
+};
 
 use std::io::IsTerminal;
 
@@ -16,7 +18,7 @@ use crate::exit;
 use crate::render::{self, LogProgress};
 
 pub(crate) async fn run(global: &GlobalArgs, args: RunArgs) -> u8 {
-    let engine = match load_engine(&global.config) {
+    let engine = match load_sharded(&global.config, args.shard) {
         Ok(engine) => engine,
         Err(code) => return code,
     };
@@ -68,6 +70,11 @@ pub(crate) async fn run(global: &GlobalArgs, args: RunArgs) -> u8 {
 /// Loads the file, reads the secrets it names from the environment, builds the engine.
 /// Every failure here is a usage or configuration error, found before any network call.
 pub(crate) fn load_engine(path: &Path) -> Result<Engine, u8> {
+    load_sharded(path, None)
+}
+
+/// [`load_engine`] for one shard of a run (`run --shard I/N`).
+fn load_sharded(path: &Path, shard: Option<Shard>) -> Result<Engine, u8> {
     let config = Config::load(path).map_err(|error| {
         let unreadable = std::error::Error::source(&error)
             .and_then(|source| source.downcast_ref::<ConfigError>())
@@ -91,16 +98,17 @@ pub(crate) fn load_engine(path: &Path) -> Result<Engine, u8> {
             );
             exit::USAGE
         })?;
-    Engine::builder(config, secrets)
-        .scratch_dir(std::env::temp_dir())
-        .build()
-        .map_err(|error| {
-            render::error(
-                &error,
-                "check the [sink] and [cloudflare] sections of the config file",
-            );
-            exit::USAGE
-        })
+    let mut builder = Engine::builder(config, secrets).scratch_dir(std::env::temp_dir());
+    if let Some(shard) = shard {
+        builder = builder.shard(shard);
+    }
+    builder.build().map_err(|error| {
+        render::error(
+            &error,
+            "check the [sink] and [cloudflare] sections of the config file",
+        );
+        exit::USAGE
+    })
 }
 
 /// Cancels the run on SIGINT or SIGTERM: running uploads are aborted, nothing partial stays.

@@ -27,6 +27,7 @@ mod restore_backup;
 mod restore_d1;
 mod retention;
 mod run;
+mod scale;
 mod schedule;
 #[cfg(feature = "testing")]
 mod simulated_d1;

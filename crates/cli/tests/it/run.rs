@@ -305,3 +305,61 @@ async fn run_export_online_reads_through_the_query_api_and_exports_nothing() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(text(&refused.stderr).contains("use d1, online or auto"));
 }
+
+/// `--shard I/N`: three shards back up every database once between them, `-v` logs each
+/// shard's plan, and a shard that is not one is a usage error before any request.
+#[tokio::test]
+async fn three_shards_back_up_every_database_once_and_log_their_plan() {
+    let world = World::new().await;
+    let mut seen: Vec<String> = Vec::new();
+    for shard in ["1/3", "2/3", "3/3"] {
+        let output = world
+            .run(&[
+                "run",
+                "--shard",
+                shard,
+                "--only",
+                "rtopacks/*",
+                "--only",
+                "ucca/*",
+                "--json",
+            ])
+            .await;
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains(&format!("plan (shard {shard}): ")),
+            "{stderr}"
+        );
+        assert!(stderr.contains("API calls"), "{stderr}");
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        for db in report["databases"].as_array().unwrap() {
+            seen.push(format!(
+                "{}/{}",
+                db["account"].as_str().unwrap(),
+                db["name"].as_str().unwrap()
+            ));
+        }
+        world.assert_no_secrets(&output);
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "rtopacks/rto-abs-db",
+            "rtopacks/rto-ops-db",
+            "ucca/engine-db",
+            "ucca/mcp-db",
+            "ucca/ops-db"
+        ]
+    );
+    let requests = world.sim.requests();
+    let output = world.run(&["run", "--shard", "4/3"]).await;
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("1 <= I <= N"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(world.sim.requests(), requests);
+}
