@@ -6,8 +6,11 @@
 //! databases × `--days` days of small dumps and manifests, and verification records for some
 //! (every 20th database: its newest 3 days verified ok; every 100th: its newest day
 //! defective), then times `Engine::prune` (dry run) and `Engine::list_backups` through a sink
-//! wrapper that counts calls and listed objects. It prints a fingerprint of the decisions and
-//! of the listing, so two builds can be shown to decide the same.
+//! wrapper that counts calls and listed objects, then `Engine::list_backups_with(…,
+//! ListDetail::Manifests)` (what `list --json` reads). It prints a fingerprint of the
+//! decisions and of each listing, so two builds can be shown to decide the same (the
+//! build before issue 15 has no `ListDetail`: its `list` read every manifest, like
+//! `list --json` now).
 //!
 //! ```text
 //! d1-bench-prune-list [--databases 1000] [--days 35] [--accounts 1]
@@ -23,7 +26,7 @@ use std::time::Instant;
 
 use chrono::{Duration, NaiveDate};
 use counting::{Calls, Counting, Snapshot};
-use d1_backup_core::{Config, Engine, PruneMode, PruneOptions, Secrets};
+use d1_backup_core::{Config, Engine, ListDetail, PruneMode, PruneOptions, Secrets};
 use r2_sink::testing::S3TestServer;
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -201,5 +204,16 @@ async fn main() -> BoxResult<()> {
     let secs = t.elapsed().as_secs_f64();
     let fp = fingerprint(listing.iter().map(|l| format!("{l:?}")));
     row("list", secs, calls.snapshot() - before, fp);
+
+    // What `list --json` reads: every complete backup's manifest, for `sha256`. Its
+    // fingerprint is comparable with `list` before issue 15, which always read them.
+    let before = calls.snapshot();
+    let t = Instant::now();
+    let listing = engine
+        .list_backups_with(&[], ListDetail::Manifests)
+        .await?;
+    let secs = t.elapsed().as_secs_f64();
+    let fp = fingerprint(listing.iter().map(|l| format!("{l:?}")));
+    row("list --json", secs, calls.snapshot() - before, fp);
     Ok(())
 }
