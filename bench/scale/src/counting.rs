@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::StreamExt;
 use futures::stream::BoxStream;
 use r2_sink::{BackupSink, ByteStream, Capabilities, ObjectInfo, PutOptions, PutReceipt, Result};
 
@@ -18,6 +19,7 @@ pub struct Calls {
     pub gets: AtomicU64,
     pub heads: AtomicU64,
     pub lists: AtomicU64,
+    pub listed: AtomicU64,
     pub delete_calls: AtomicU64,
     pub deleted_keys: AtomicU64,
 }
@@ -30,6 +32,7 @@ pub struct Snapshot {
     pub gets: u64,
     pub heads: u64,
     pub lists: u64,
+    pub listed: u64,
     pub delete_calls: u64,
     pub deleted_keys: u64,
 }
@@ -43,6 +46,7 @@ impl Calls {
             gets: get(&self.gets),
             heads: get(&self.heads),
             lists: get(&self.lists),
+            listed: get(&self.listed),
             delete_calls: get(&self.delete_calls),
             deleted_keys: get(&self.deleted_keys),
         }
@@ -58,6 +62,7 @@ impl std::ops::Sub for Snapshot {
             gets: self.gets - o.gets,
             heads: self.heads - o.heads,
             lists: self.lists - o.lists,
+            listed: self.listed - o.listed,
             delete_calls: self.delete_calls - o.delete_calls,
             deleted_keys: self.deleted_keys - o.deleted_keys,
         }
@@ -98,7 +103,11 @@ impl<S: BackupSink> BackupSink for Counting<S> {
 
     fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, Result<ObjectInfo>> {
         bump(&self.calls.lists, 1);
-        self.inner.list(prefix)
+        let calls = Arc::clone(&self.calls);
+        self.inner
+            .list(prefix)
+            .inspect(move |_| bump(&calls.listed, 1))
+            .boxed()
     }
 
     async fn delete_many(&self, keys: &[String]) -> Result<()> {

@@ -19,7 +19,7 @@ use crate::daemon::DaemonEvent;
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::heartbeat::Heartbeat;
-use crate::inspect::{AccountDatabases, BackupListing, Check};
+use crate::inspect::{AccountDatabases, BackupListing, Check, ListDetail};
 use crate::options::RunOptions;
 #[cfg(feature = "sqlite")]
 use crate::options::VerifyOptions;
@@ -94,8 +94,21 @@ impl Engine {
 /// Read-only questions: what is backed up, what D1 has, whether the configuration works.
 impl Engine {
     /// Every backup of the selected databases, complete or not, by account, database, date.
+    ///
+    /// Decided from one listing per account ([`ListDetail::Listing`]): `sha256` is filled
+    /// only where a manifest had to be read; see [`list_backups_with`](Self::list_backups_with).
     pub async fn list_backups(&self, only: &[Selector]) -> Result<Vec<BackupListing>, Error> {
-        crate::inspect::list_backups(self, only).await
+        crate::inspect::list_backups(self, only, ListDetail::Listing).await
+    }
+
+    /// [`list_backups`](Self::list_backups), reading what `detail` asks for beyond the
+    /// listing ([`ListDetail::Manifests`]: every complete backup's manifest, for `sha256`).
+    pub async fn list_backups_with(
+        &self,
+        only: &[Selector],
+        detail: ListDetail,
+    ) -> Result<Vec<BackupListing>, Error> {
+        crate::inspect::list_backups(self, only, detail).await
     }
 
     /// The D1 databases each account's token can see, marking the configured ones, and the

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use chrono::NaiveDate;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use r2_sink::{BackupSink, PutOptions};
 
 use crate::error::{Error, ErrorKind};
@@ -112,16 +112,4 @@ pub(crate) async fn write_manifest(
         .await
         .map(|_| ())
         .map_err(|e| Error::from(e).context(format_args!("cannot write the manifest {key}")))
-}
-
-/// Every key under `prefix/` (the account's folder), in key order.
-pub(crate) async fn list_keys(
-    sink: &dyn BackupSink,
-    prefix: &str,
-) -> Result<Vec<r2_sink::ObjectInfo>, Error> {
-    let folder = format!("{prefix}/");
-    sink.list(&folder)
-        .try_collect()
-        .await
-        .map_err(|e| Error::from(e).context(format_args!("cannot list {folder}")))
 }

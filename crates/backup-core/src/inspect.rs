@@ -83,42 +83,69 @@ pub struct Check {
     pub detail: String,
 }
 
+/// What `list` reads beyond the listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ListDetail {
+    /// The listing, and only the objects it cannot decide from: a manifest where the
+    /// listing cannot tell whether the backup is complete, and the verification records
+    /// there are (with their manifests, to check that a record is about the same dump).
+    /// `sha256` is filled only where a manifest was read.
+    #[default]
+    Listing,
+    /// Also every complete backup's manifest, so `sha256` is always filled (one small read
+    /// per backup).
+    Manifests,
+}
+
 /// Every backup of the selected databases, complete or not, by account, database, date.
 pub(crate) async fn list_backups(
     engine: &Engine,
     only: &[Selector],
+    detail: ListDetail,
 ) -> Result<Vec<BackupListing>, Error> {
     let targets = plan::select(engine.config(), only)?;
     let wanted = plan::names_by_account(&targets);
+    let sink = engine.sink().as_ref();
     let mut listings = Vec::new();
     for (index, databases) in wanted {
         let account = &engine.config().accounts[index];
-        let found = crate::prune::find_backups(engine, account, &databases).await?;
-        for f in found {
-            let dump = match &f.complete {
-                Some(m) => f.keys.iter().find(|(k, _, _)| *k == m.dump.key),
-                None => f
-                    .keys
-                    .iter()
-                    .find(|(_, kind, _)| matches!(kind, LayoutKey::Dump(_))),
-            };
-            listings.push(BackupListing {
-                account: account.name.clone(),
-                database: f.database.clone(),
-                date: f.date,
-                key: dump.map(|(k, _, _)| k.clone()),
-                bytes: dump.map(|(_, _, size)| *size),
-                complete: f.complete.is_some(),
-                compression: dump.and_then(|(_, kind, _)| match kind {
-                    LayoutKey::Dump(c) => Some(*c),
-                    _ => None,
-                }),
-                sha256: f.complete.as_ref().map(|m| m.dump.sha256.clone()),
-                verified: f.verified.map(|(ok, _)| ok),
-            });
+        let mut found = crate::catalog::find_backups(engine, account, &databases).await?;
+        if detail == ListDetail::Manifests {
+            crate::catalog::read_manifests(sink, &account.prefix, &mut found).await?;
+        }
+        for mut f in found {
+            let verified = crate::catalog::verification(sink, &account.prefix, &mut f).await?;
+            listings.push(listing(&account.name, &f, verified));
         }
     }
     Ok(listings)
+}
+
+fn listing(
+    account: &str,
+    f: &crate::catalog::Found,
+    verified: Option<(bool, bool)>,
+) -> BackupListing {
+    let dump = f.dump();
+    BackupListing {
+        account: account.to_owned(),
+        database: f.database.clone(),
+        date: f.date,
+        key: dump.map(|o| o.key.clone()),
+        bytes: dump.map(|o| o.size),
+        complete: f.complete.is_some(),
+        compression: dump.and_then(|o| match o.kind {
+            LayoutKey::Dump(c) => Some(c),
+            _ => None,
+        }),
+        sha256: f
+            .manifest
+            .as_ref()
+            .filter(|_| f.complete.is_some())
+            .map(|m| m.dump.sha256.clone()),
+        verified: verified.map(|(ok, _)| ok),
+    }
 }
 
 /// The D1 databases each account's token can see, marking the configured ones, and the

@@ -151,6 +151,7 @@
 
 #![deny(missing_docs)]
 
+mod catalog;
 mod clock;
 mod commands;
 mod compression;
@@ -218,7 +219,7 @@ pub use formats::{
     LEASE_VERSION, LeaseRecord, MANIFEST_KIND, MANIFEST_VERSION, Manifest, ManifestDatabase,
     ManifestDump, Totals, VERIFICATION_KIND, VERIFICATION_VERSION, VerificationRecord,
 };
-pub use inspect::{AccountDatabases, BackupListing, Check, RemoteDatabase};
+pub use inspect::{AccountDatabases, BackupListing, Check, ListDetail, RemoteDatabase};
 pub use job::ALREADY_BACKED_UP_HINT;
 pub use layout::{
     LayoutKey, date_prefix, dump_key, dump_key_for, manifest_key, parse_key, verification_key,

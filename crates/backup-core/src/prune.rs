@@ -8,13 +8,11 @@
 use std::collections::BTreeMap;
 
 use chrono::{Duration, NaiveDate};
-use futures::{StreamExt, stream};
 
+use crate::catalog::{self, Found};
 use crate::config::AccountConfig;
 use crate::engine::Engine;
 use crate::error::Error;
-use crate::existing;
-use crate::layout::{self, LayoutKey};
 use crate::plan;
 use crate::report::{PruneDecision, PruneReport, RunReport, Status};
 use crate::retention::{self, Action, Candidate, RetentionPolicy};
@@ -135,152 +133,95 @@ async fn account_decisions(
     policy: &RetentionPolicy,
     today: NaiveDate,
 ) -> Result<Vec<PruneDecision>, Error> {
-    let found = find_backups(engine, account, databases).await?;
+    let mut found = catalog::find_backups(engine, account, databases).await?;
     let mut decisions = Vec::new();
-    for (database, dates) in group_by_database(&found) {
+    for dates in by_database(&mut found) {
+        let failed = failed_verifications(engine, account, dates, policy.min_keep).await?;
         let candidates: Vec<Candidate> = dates
             .iter()
-            .map(|f| Candidate {
+            .zip(&failed)
+            .map(|(f, &verification_failed)| Candidate {
                 date: f.date,
                 complete: f.complete.is_some(),
-                verification_failed: f.verified.is_some_and(|(_, defective)| defective),
+                verification_failed,
             })
             .collect();
         let verdicts = retention::decide(policy, &candidates, today);
-        for f in dates {
-            let Some((action, reason)) = verdicts.get(&f.date) else {
-                continue;
-            };
-            let (keep, stale) = f.split_stale();
-            decisions.push(PruneDecision {
-                account: account.name.clone(),
-                database: database.to_owned(),
-                date: f.date,
-                action: *action,
-                reason: reason.clone(),
-                keys: if *action == Action::Delete {
-                    f.all_keys()
-                } else {
-                    keep
-                },
-            });
-            // A dump the manifest does not name (the compression changed, or a forced
-            // rerun) is a leftover once it is more than a day old.
-            if *action == Action::Keep && !stale.is_empty() && f.date < today - Duration::days(1) {
-                decisions.push(PruneDecision {
-                    account: account.name.clone(),
-                    database: database.to_owned(),
-                    date: f.date,
-                    action: Action::Delete,
-                    reason: "stale dump: the manifest names another object for this date"
-                        .to_owned(),
-                    keys: stale,
-                });
+        for f in dates.iter() {
+            if let Some(verdict) = verdicts.get(&f.date) {
+                push_decisions(&mut decisions, &account.name, f, verdict, today);
             }
         }
     }
     Ok(decisions)
 }
 
-/// Every backup (complete or not) of `databases` under the account's prefix.
-pub(crate) async fn find_backups(
+/// Records the decision for one date, and the deletion of stale dumps beside a kept backup.
+fn push_decisions(
+    decisions: &mut Vec<PruneDecision>,
+    account: &str,
+    f: &Found,
+    (action, reason): &(Action, String),
+    today: NaiveDate,
+) {
+    let (keep, stale) = f.split_stale();
+    decisions.push(PruneDecision {
+        account: account.to_owned(),
+        database: f.database.clone(),
+        date: f.date,
+        action: *action,
+        reason: reason.clone(),
+        keys: if *action == Action::Delete {
+            f.all_keys()
+        } else {
+            keep
+        },
+    });
+    // A dump the manifest does not name (the compression changed, or a forced rerun) is a
+    // leftover once it is more than a day old.
+    if *action == Action::Keep && !stale.is_empty() && f.date < today - Duration::days(1) {
+        decisions.push(PruneDecision {
+            account: account.to_owned(),
+            database: f.database.clone(),
+            date: f.date,
+            action: Action::Delete,
+            reason: "stale dump: the manifest names another object for this date".to_owned(),
+            keys: stale,
+        });
+    }
+}
+
+/// Which of one database's dates (in date order) a verification showed defective, reading
+/// only what `min_keep` depends on: newest first, the verification records of complete
+/// backups until `min_keep` backups not shown defective are found. Older records change no
+/// decision (only `min_keep` looks at verification), so they are not read.
+async fn failed_verifications(
     engine: &Engine,
     account: &AccountConfig,
-    databases: &[&str],
-) -> Result<Vec<Found>, Error> {
-    let listing = existing::list_keys(engine.sink().as_ref(), &account.prefix).await?;
-    let mut by_date: BTreeMap<(String, NaiveDate), Vec<Object>> = BTreeMap::new();
-    for info in listing {
-        if let Some((date, name, kind)) = layout::parse_key(&account.prefix, &info.key)
-            && databases.contains(&name.as_str())
-        {
-            by_date
-                .entry((name, date))
-                .or_default()
-                .push((info.key, kind, info.size));
+    dates: &mut [Found],
+    min_keep: u32,
+) -> Result<Vec<bool>, Error> {
+    let sink = engine.sink().as_ref();
+    let mut failed = vec![false; dates.len()];
+    let mut good = 0;
+    for (i, f) in dates.iter_mut().enumerate().rev() {
+        if good >= min_keep {
+            break;
+        }
+        if f.complete.is_none() {
+            continue;
+        }
+        let outcome = catalog::verification(sink, &account.prefix, f).await?;
+        failed[i] = outcome.is_some_and(|(_, defective)| defective);
+        // The listing may have taken a backup for complete that its manifest refutes.
+        if f.complete.is_some() && !failed[i] {
+            good += 1;
         }
     }
-    let sink = engine.sink().as_ref();
-    let prefix = account.prefix.as_str();
-    let checks = by_date
-        .into_iter()
-        .map(|((name, date), objects)| async move {
-            let manifest_present = objects.iter().any(|(_, k, _)| *k == LayoutKey::Manifest);
-            let complete = if manifest_present {
-                let key = layout::manifest_key(prefix, date, &name);
-                // An unreadable manifest stops the prune of this account: deciding without it
-                // could delete a good backup.
-                existing::read_manifest(sink, &key).await?.filter(|m| {
-                    objects
-                        .iter()
-                        .any(|(k, _, size)| *k == m.dump.key && *size == m.dump.bytes)
-                })
-            } else {
-                None
-            };
-            let verified = match &complete {
-                Some(manifest)
-                    if objects
-                        .iter()
-                        .any(|(_, k, _)| *k == LayoutKey::Verification) =>
-                {
-                    existing::verification_outcome(sink, prefix, manifest).await
-                }
-                _ => None,
-            };
-            Ok::<_, Error>(Found {
-                database: name,
-                date,
-                keys: objects,
-                complete,
-                verified,
-            })
-        });
-    stream::iter(checks)
-        .buffered(8)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect()
+    Ok(failed)
 }
 
-/// An object of the layout: key, kind, size.
-pub(crate) type Object = (String, LayoutKey, u64);
-
-/// One database's objects for one date.
-pub(crate) struct Found {
-    pub(crate) database: String,
-    pub(crate) date: NaiveDate,
-    /// Every object of the layout for this database and date: key, kind, size.
-    pub(crate) keys: Vec<Object>,
-    /// The manifest, when it is valid and its dump exists with the recorded size.
-    pub(crate) complete: Option<crate::formats::Manifest>,
-    /// What the verification record of this dump says (`ok`, `defective`), when there is one.
-    pub(crate) verified: Option<(bool, bool)>,
-}
-
-impl Found {
-    fn all_keys(&self) -> Vec<String> {
-        self.keys.iter().map(|(k, _, _)| k.clone()).collect()
-    }
-
-    /// Splits the keys into those of the backup and stale dumps the manifest does not name.
-    fn split_stale(&self) -> (Vec<String>, Vec<String>) {
-        let Some(manifest) = &self.complete else {
-            return (self.all_keys(), Vec::new());
-        };
-        let (keep, stale): (Vec<_>, Vec<_>) = self.keys.iter().partition(|(k, kind, _)| {
-            *k == manifest.dump.key || matches!(kind, LayoutKey::Manifest | LayoutKey::Verification)
-        });
-        let names = |v: Vec<&Object>| v.into_iter().map(|(k, _, _)| k.clone()).collect();
-        (names(keep), names(stale))
-    }
-}
-
-fn group_by_database(found: &[Found]) -> BTreeMap<&str, Vec<&Found>> {
-    let mut groups: BTreeMap<&str, Vec<&Found>> = BTreeMap::new();
-    for f in found {
-        groups.entry(f.database.as_str()).or_default().push(f);
-    }
-    groups
+/// Splits `found` (in database, date order) into one slice per database.
+fn by_database(found: &mut [Found]) -> impl Iterator<Item = &mut [Found]> {
+    found.chunk_by_mut(|a, b| a.database == b.database)
 }

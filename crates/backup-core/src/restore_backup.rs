@@ -502,12 +502,7 @@ async fn restore_manifest(
     name: &str,
     date: Option<NaiveDate>,
 ) -> Result<Manifest> {
-    let found = crate::prune::find_backups(engine, account, &[name]).await?;
-    let newest = found
-        .into_iter()
-        .filter(|f| date.is_none_or(|d| f.date == d))
-        .filter_map(|f| f.complete)
-        .max_by_key(|m| m.date);
+    let newest = crate::catalog::newest_complete(engine, account, name, date).await?;
     newest.ok_or_else(|| {
         Error::new(
             ErrorKind::NotFound,

@@ -92,14 +92,13 @@ pub(crate) async fn verify(
     let mut results = Vec::new();
     for target in &targets {
         let mut v = Verification::new(target);
-        let found =
-            crate::prune::find_backups(engine, target.account, &[target.entry.name.as_str()]).await;
-        let manifest = found.map(|all| {
-            all.into_iter()
-                .filter(|f| options.date.is_none_or(|d| f.date == d))
-                .filter_map(|f| f.complete)
-                .max_by_key(|m| m.date)
-        });
+        let manifest = crate::catalog::newest_complete(
+            engine,
+            target.account,
+            &target.entry.name,
+            options.date,
+        )
+        .await;
         match manifest {
             Ok(Some(manifest)) => {
                 v = verify_backup(engine, target, &manifest, options).await;

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use d1_backup_core::VerifyOptions;
+use d1_backup_core::{ListDetail, VerifyOptions};
 
 use crate::cli::{GlobalArgs, JsonArgs, ListArgs, VerifyArgs};
 use crate::exit;
@@ -14,7 +14,14 @@ pub(crate) async fn list(global: &GlobalArgs, args: ListArgs) -> u8 {
         Ok(engine) => engine,
         Err(code) => return code,
     };
-    let backups = match engine.list_backups(&args.only).await {
+    // The JSON keeps `sha256` filled, which takes each complete backup's manifest; the
+    // table does not show it, so it is made from the listing alone.
+    let detail = if args.json {
+        ListDetail::Manifests
+    } else {
+        ListDetail::Listing
+    };
+    let backups = match engine.list_backups_with(&args.only, detail).await {
         Ok(backups) => backups,
         Err(error) => {
             render::error(

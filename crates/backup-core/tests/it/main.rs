@@ -20,6 +20,7 @@ mod local;
 #[cfg(feature = "testing")]
 mod online;
 mod programmatic;
+mod prune_listing;
 mod rerun;
 #[cfg(feature = "sqlite")]
 mod restore_backup;
