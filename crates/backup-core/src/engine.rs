@@ -9,6 +9,7 @@ use r2_sink::BackupSink;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind};
+use crate::processes::{Processes, UnknownProcesses};
 use crate::secrets::Secrets;
 use crate::sinks;
 use crate::sinks::SharedSink;
@@ -34,6 +35,8 @@ pub struct Engine {
     http: reqwest::Client,
     /// The time leases and schedules are decided by.
     clock: Arc<dyn Clock>,
+    /// Who this run is in its leases, and whether a holder on this machine still lives.
+    processes: Arc<dyn Processes>,
 }
 
 /// Builds an [`Engine`]. Setters cannot fail; [`EngineBuilder::build`] can.
@@ -48,6 +51,7 @@ pub struct EngineBuilder {
     scratch_dir: Option<std::path::PathBuf>,
     http_client: Option<reqwest::Client>,
     clock: Option<Arc<dyn Clock>>,
+    processes: Option<Arc<dyn Processes>>,
 }
 
 impl Engine {
@@ -62,6 +66,7 @@ impl Engine {
             scratch_dir: None,
             http_client: None,
             clock: None,
+            processes: None,
         }
     }
 
@@ -98,7 +103,13 @@ impl Engine {
         &self.clock
     }
 
-    /// The leases of this engine: its sink, clock, owner name and `[run] lease_seconds`.
+    /// Who this engine is in its leases, and its probe for holders on this machine.
+    pub fn processes(&self) -> &Arc<dyn Processes> {
+        &self.processes
+    }
+
+    /// The leases of this engine: its sink, clock, owner name, processes and
+    /// `[run] lease_seconds`.
     pub(crate) fn leases(&self) -> crate::lease::Leases<'_> {
         crate::lease::Leases::new(
             self.sink().as_ref(),
@@ -106,6 +117,7 @@ impl Engine {
             self.owner(),
             std::time::Duration::from_secs(self.config().run.lease_seconds),
         )
+        .processes(self.processes.as_ref())
     }
 }
 
@@ -148,6 +160,16 @@ impl EngineBuilder {
     /// and pause tokio's time; a service may pass its own time source.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
+        self
+    }
+
+    /// Who this process is (machine, boot, pid), written into every lease it takes, and how
+    /// to tell whether a lease's holder on this machine still lives: a lease whose holder
+    /// died on this machine (same host and boot, its pid gone, not this process) is taken
+    /// over at once rather than after it lapses. By default
+    /// [`UnknownProcesses`](crate::UnknownProcesses): nothing is known, leases lapse.
+    pub fn processes(mut self, processes: Arc<dyn Processes>) -> Self {
+        self.processes = Some(processes);
         self
     }
 
@@ -225,6 +247,7 @@ impl EngineBuilder {
             scratch_dir: self.scratch_dir,
             http,
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            processes: self.processes.unwrap_or_else(|| Arc::new(UnknownProcesses)),
         })
     }
 }

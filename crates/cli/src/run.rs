@@ -13,6 +13,7 @@ use d1_backup_core::Progress;
 use crate::bars::Bars;
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::exit;
+use crate::processes::SystemProcesses;
 use crate::render::{self, LogProgress};
 
 pub(crate) async fn run(global: &GlobalArgs, args: RunArgs) -> u8 {
@@ -56,12 +57,19 @@ pub(crate) async fn run(global: &GlobalArgs, args: RunArgs) -> u8 {
     if args.json {
         render::json(&report);
     }
+    exit_code(&report)
+}
+
+/// 0 only when every selected database has its backup for the date.
+pub(crate) fn exit_code(report: &d1_backup_core::RunReport) -> u8 {
     if report.interrupted {
         exit::INTERRUPTED
-    } else if report.succeeded() {
+    } else if !report.succeeded() {
+        exit::FAILED
+    } else if report.complete() {
         exit::OK
     } else {
-        exit::FAILED
+        exit::LEASED
     }
 }
 
@@ -93,6 +101,7 @@ pub(crate) fn load_engine(path: &Path) -> Result<Engine, u8> {
         })?;
     Engine::builder(config, secrets)
         .scratch_dir(std::env::temp_dir())
+        .processes(std::sync::Arc::new(SystemProcesses::new()))
         .build()
         .map_err(|error| {
             render::error(
