@@ -80,7 +80,13 @@ impl Engine {
 /// Retention.
 impl Engine {
     /// Applies retention to the selected databases, standalone.
+    ///
+    /// A prune that deletes also aborts the multipart uploads that dead runs recorded in
+    /// the lapsed leases of the configured databases.
     pub async fn prune(&self, options: &PruneOptions) -> Result<PruneReport, Error> {
+        if options.mode == crate::prune::PruneMode::Delete {
+            crate::lease::abort_orphaned_uploads(self).await;
+        }
         crate::prune::prune(self, options).await
     }
 

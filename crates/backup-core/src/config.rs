@@ -233,10 +233,16 @@ pub struct RunConfig {
     /// Multipart part size in MiB for uploads (default 16; at least 5). Larger parts allow
     /// larger objects under R2's 10,000-part limit.
     pub part_size_mib: Option<u64>,
-    /// Lifetime of a database's lease in seconds (default 600). A run renews it every third
-    /// of that; a crashed run's lease blocks other runs at most this long.
+    /// Lifetime of a database's lease in seconds (default 120). A run renews it every third
+    /// of that; a crashed run's lease blocks other runs at most this long (a run on the same
+    /// machine takes over a dead holder's lease at once).
     #[serde(default = "default_lease_seconds")]
     pub lease_seconds: u64,
+    /// When another run holds a database's lease, wait for it (to finish the backup, or for
+    /// its lease to lapse) up to this many minutes before reporting the database `leased`
+    /// (default 15; 0 reports it at once).
+    #[serde(default = "default_wait_for_lease_minutes")]
+    pub wait_for_lease_minutes: u64,
     /// When D1 refuses an export because another one (or an import) is running on the
     /// database, wait for it up to this many minutes, retrying, instead of failing at once
     /// (default 15; 0 fails at once).
@@ -318,7 +324,14 @@ pub enum VerifyMode {
 }
 
 fn default_lease_seconds() -> u64 {
-    600
+    120
+}
+
+/// Long enough for a dead holder's lease (2 minutes by default) to lapse with margin, and
+/// for a typical concurrent backup to finish; short enough that a run stuck behind a live
+/// holder still ends, and reports it, well within an hourly schedule.
+fn default_wait_for_lease_minutes() -> u64 {
+    15
 }
 
 fn default_wait_if_busy_minutes() -> u64 {
@@ -335,6 +348,7 @@ impl Default for RunConfig {
             max_wait_minutes: None,
             part_size_mib: None,
             lease_seconds: default_lease_seconds(),
+            wait_for_lease_minutes: default_wait_for_lease_minutes(),
             wait_if_busy_minutes: default_wait_if_busy_minutes(),
             verify: VerifyMode::None,
             export: ExportMode::D1,

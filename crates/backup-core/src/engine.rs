@@ -11,6 +11,7 @@ use r2_sink::BackupSink;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind};
+use crate::processes::{Processes, UnknownProcesses};
 use crate::secrets::Secrets;
 use crate::sinks;
 use crate::sinks::SharedSink;
@@ -38,6 +39,8 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     /// The share of the databases this engine's runs back up (`None`: all of them).
     shard: Option<Shard>,
+    /// Who this run is in its leases, and whether a holder on this machine still lives.
+    processes: Arc<dyn Processes>,
 }
 
 /// Builds an [`Engine`]. Setters cannot fail; [`EngineBuilder::build`] can.
@@ -53,6 +56,7 @@ pub struct EngineBuilder {
     http_client: Option<reqwest::Client>,
     clock: Option<Arc<dyn Clock>>,
     shard: Option<Shard>,
+    processes: Option<Arc<dyn Processes>>,
 }
 
 impl Engine {
@@ -68,6 +72,7 @@ impl Engine {
             http_client: None,
             clock: None,
             shard: None,
+            processes: None,
         }
     }
 
@@ -109,7 +114,13 @@ impl Engine {
         self.shard
     }
 
-    /// The leases of this engine: its sink, clock, owner name and `[run] lease_seconds`.
+    /// Who this engine is in its leases, and its probe for holders on this machine.
+    pub fn processes(&self) -> &Arc<dyn Processes> {
+        &self.processes
+    }
+
+    /// The leases of this engine: its sink, clock, owner name, processes and
+    /// `[run] lease_seconds`.
     pub(crate) fn leases(&self) -> crate::lease::Leases<'_> {
         crate::lease::Leases::new(
             self.sink().as_ref(),
@@ -117,6 +128,7 @@ impl Engine {
             self.owner(),
             std::time::Duration::from_secs(self.config().run.lease_seconds),
         )
+        .processes(self.processes.as_ref())
     }
 }
 
@@ -168,6 +180,16 @@ impl EngineBuilder {
     /// running at once stay inside Cloudflare's limit together.
     pub fn shard(mut self, shard: Shard) -> Self {
         self.shard = Some(shard);
+        self
+    }
+
+    /// Who this process is (machine, boot, pid), written into every lease it takes, and how
+    /// to tell whether a lease's holder on this machine still lives: a lease whose holder
+    /// died on this machine (same host and boot, its pid gone, not this process) is taken
+    /// over at once rather than after it lapses. By default
+    /// [`UnknownProcesses`](crate::UnknownProcesses): nothing is known, leases lapse.
+    pub fn processes(mut self, processes: Arc<dyn Processes>) -> Self {
+        self.processes = Some(processes);
         self
     }
 
@@ -246,6 +268,7 @@ impl EngineBuilder {
             http,
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             shard: self.shard,
+            processes: self.processes.unwrap_or_else(|| Arc::new(UnknownProcesses)),
         })
     }
 }

@@ -81,25 +81,57 @@ impl<'r> Job<'r> {
                 tracing::warn!("{account}/{name}: {error}; backing up again");
             }
         }
-        // Account permit first, so a job waiting on its account holds no global slot.
-        let permits = tokio::select! {
-            permits = limits.acquire() => permits,
-            () = self.cancel.cancelled() => None,
-        };
-        let Some(_permits) = permits else {
-            return self.fail(report, Error::cancelled());
-        };
-        let account = self.target.account;
+        self.lease_and_back_up(&database_id, report, &limits).await
+    }
+
+    /// Takes the database's lease and backs it up. While another run holds the lease, the job
+    /// waits (holding no concurrency slot) up to `[run] wait_for_lease_minutes`, looking
+    /// again every few seconds: a backup the holder completes meanwhile makes the database
+    /// skipped; a lease that lapses (or whose holder died on this machine) is taken over;
+    /// otherwise the database is reported `leased`.
+    async fn lease_and_back_up(
+        &self,
+        database_id: &str,
+        report: DatabaseReport,
+        limits: &Limits<'_>,
+    ) -> DatabaseReport {
         let leases = self.engine.leases();
-        let lease = match leases
-            .acquire(&account.prefix, &self.target.entry.name)
-            .await
-        {
-            Ok(Acquire::Held(lease)) => lease,
-            Ok(Acquire::Busy(reason)) => return self.skipped(report, reason),
-            Err(error) => return self.fail(report, error.context("cannot take the lease")),
-        };
-        self.leased(&database_id, report, lease).await
+        let minutes = self.engine.config().run.wait_for_lease_minutes;
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_secs(minutes.saturating_mul(60));
+        let (prefix, name) = (&self.target.account.prefix, &self.target.entry.name);
+        loop {
+            // Account permit first, so a job waiting on its account holds no global slot.
+            let permits = tokio::select! {
+                permits = limits.acquire() => permits,
+                () = self.cancel.cancelled() => None,
+            };
+            let Some(permits) = permits else {
+                return self.fail(report, Error::cancelled());
+            };
+            let reason = match leases.acquire(prefix, name).await {
+                Ok(Acquire::Held(lease)) => return self.leased(database_id, report, lease).await,
+                Ok(Acquire::Busy(reason)) => reason,
+                Err(error) => return self.fail(report, error.context("cannot take the lease")),
+            };
+            drop(permits);
+            // The holder may have finished the backup: then it is found complete.
+            if let Ok(Some(manifest)) = self.complete_backup().await {
+                return self.skip(report, &manifest);
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return self.held_elsewhere(report, &reason, minutes);
+            }
+            tracing::info!(
+                "{}/{name}: {reason}; waiting for it",
+                self.target.account.name
+            );
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline.min(now + leases.poll_interval())) => {}
+                () = self.cancel.cancelled() => return self.fail(report, Error::cancelled()),
+            }
+        }
     }
 
     /// The part done under the database's lease: re-check, export, store, manifest.
@@ -134,6 +166,8 @@ impl<'r> Job<'r> {
                 })?;
             Ok((manifest, done.exports, done.notes))
         };
+        // Every multipart upload of the work is recorded in the lease before its first part.
+        let work = crate::store::UPLOAD_OBSERVER.scope(Some(lease.observer()), work);
         let outcome = tokio::select! {
             outcome = work => outcome,
             lost = lease.keep_alive() => Err(Failure::new(lost)),
@@ -394,6 +428,22 @@ impl<'r> Job<'r> {
             database: &self.target.entry.name,
             kind,
         });
+    }
+
+    /// Not backed up: another run held the lease for the whole wait.
+    fn held_elsewhere(
+        &self,
+        mut report: DatabaseReport,
+        reason: &str,
+        minutes: u64,
+    ) -> DatabaseReport {
+        let reason = format!(
+            "not backed up: {reason}, and it still held it after a wait of {minutes} minute(s) ([run] wait_for_lease_minutes)"
+        );
+        self.emit(EventKind::Leased { reason: &reason });
+        report.status = Status::Leased;
+        report.reason = Some(reason);
+        report
     }
 
     fn skipped(&self, mut report: DatabaseReport, reason: String) -> DatabaseReport {

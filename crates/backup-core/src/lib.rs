@@ -173,6 +173,7 @@ mod local;
 mod online;
 mod options;
 mod plan;
+mod processes;
 mod progress;
 mod prune;
 mod report;
@@ -216,8 +217,9 @@ pub use engine::{DEFAULT_REQUESTS_PER_FIVE_MINUTES, Engine, EngineBuilder};
 pub use error::{ConfigError, Error, ErrorKind, Problem, Result};
 pub use formats::{
     DumpConsistency, HEARTBEAT_KIND, HEARTBEAT_VERSION, Heartbeat, HeartbeatDatabase,
-    LEASE_VERSION, LeaseRecord, MANIFEST_KIND, MANIFEST_VERSION, Manifest, ManifestDatabase,
-    ManifestDump, Totals, VERIFICATION_KIND, VERIFICATION_VERSION, VerificationRecord,
+    LEASE_VERSION, LeaseRecord, LeaseUpload, MANIFEST_KIND, MANIFEST_VERSION, Manifest,
+    ManifestDatabase, ManifestDump, Totals, VERIFICATION_KIND, VERIFICATION_VERSION,
+    VerificationRecord,
 };
 pub use inspect::{AccountDatabases, BackupListing, Check, ListDetail, RemoteDatabase};
 pub use job::ALREADY_BACKED_UP_HINT;
@@ -229,6 +231,7 @@ pub use live::{Finding, FindingKind, LiveComparison, TableComparison};
 #[cfg(feature = "sqlite")]
 pub use options::VerifyOptions;
 pub use options::{Force, RunOptions};
+pub use processes::{Processes, UnknownProcesses};
 pub use progress::{EventKind, Progress, ProgressEvent};
 pub use prune::{PruneMode, PruneOptions};
 pub use report::{DatabaseReport, HeartbeatOutcome, PruneDecision, PruneReport, RunReport, Status};

@@ -64,6 +64,11 @@ pub enum EventKind<'a> {
         /// Why.
         reason: &'a str,
     },
+    /// Another run held the database's lease for the whole wait: not backed up.
+    Leased {
+        /// Who held it, and until when.
+        reason: &'a str,
+    },
     /// A restore into D1 starts importing one batch (the event names the target database).
     ImportBatch {
         /// The batch, from 1.

@@ -36,9 +36,21 @@ impl RunReport {
         self.databases.iter().filter(|d| d.status == status).count()
     }
 
-    /// True when no database failed.
+    /// True when no database failed (a `leased` database did not fail; see
+    /// [`complete`](Self::complete)).
     pub fn succeeded(&self) -> bool {
         self.count(Status::Failed) == 0
+    }
+
+    /// True when every selected database has a complete backup for the date (`ok` or
+    /// `skipped`) and the run was not interrupted: the only outcome a scheduler should count
+    /// as success.
+    pub fn complete(&self) -> bool {
+        !self.interrupted
+            && self
+                .databases
+                .iter()
+                .all(|d| matches!(d.status, Status::Ok | Status::Skipped))
     }
 }
 
@@ -53,6 +65,9 @@ pub enum Status {
     Skipped,
     /// The backup failed; `error` says why. No object was written at `key`.
     Failed,
+    /// Not backed up: another run held the database's lease for the whole wait (`[run]
+    /// wait_for_lease_minutes`) and no complete backup appeared; `reason` says who.
+    Leased,
 }
 
 impl Status {
@@ -62,6 +77,7 @@ impl Status {
             Status::Ok => "ok",
             Status::Skipped => "skipped",
             Status::Failed => "failed",
+            Status::Leased => "leased",
         }
     }
 }
@@ -93,7 +109,8 @@ pub struct DatabaseReport {
     /// The typed error behind `error`, for callers that match on it (not in the JSON).
     #[serde(skip)]
     pub cause: Option<Error>,
-    /// Why the database was skipped; null unless `skipped`.
+    /// Why the database was skipped, or who held its lease; null unless `skipped` or
+    /// `leased`.
     pub reason: Option<String>,
     /// What went wrong on the way to success (a refused signed URL, a cancelled export that
     /// a fresh one replaced). Never null.

@@ -14,6 +14,13 @@ use crate::compression::{self, Compression};
 use crate::progress::EventKind;
 use crate::sinks::SharedSink;
 
+tokio::task_local! {
+    /// Told of each multipart upload a dump's put starts: set by the job around the work it
+    /// does under its lease (which records the upload id before the first part is sent), so
+    /// every source's put is observed without each threading it through.
+    pub(crate) static UPLOAD_OBSERVER: Option<r2_sink::UploadObserver>;
+}
+
 /// How often transfer progress is reported.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
@@ -56,6 +63,7 @@ pub(crate) async fn store(
     options.size_hint = put.total;
     options.metadata = put.metadata;
     options.part_size = put.part_size;
+    options.upload_observer = UPLOAD_OBSERVER.try_with(Clone::clone).ok().flatten();
     let upload = put.sink.put_stream(put.key, body, options);
     tokio::pin!(upload);
     let mut ticker = tokio::time::interval(PROGRESS_EVERY);

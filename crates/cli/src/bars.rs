@@ -87,7 +87,7 @@ impl Progress for Bars {
                 );
                 bar.finish_with_message(reason.to_owned());
             }
-            EventKind::Failed { error } => {
+            EventKind::Failed { error } | EventKind::Leased { reason: error } => {
                 bar.set_style(
                     ProgressStyle::with_template("✗ {prefix:32} {msg}")
                         .unwrap_or_else(|_| ProgressStyle::default_spinner()),

@@ -12,6 +12,8 @@ Exit codes:
   0    every database succeeded
   1    at least one database failed
   2    usage or configuration error (nothing was attempted)
+  75   no database failed, but another run held a database's lease for the whole
+       wait ([run] wait_for_lease_minutes): it is not backed up (status \"leased\")
   130  interrupted (SIGINT or SIGTERM)
 
 Examples:

@@ -9,6 +9,7 @@ mod cli;
 mod daemon;
 mod inspect;
 mod logging;
+mod processes;
 mod prune;
 mod render;
 mod restore;
@@ -29,6 +30,9 @@ pub(crate) mod exit {
     pub const FAILED: u8 = 1;
     /// Usage or configuration error: nothing was attempted.
     pub const USAGE: u8 = 2;
+    /// No database failed, but at least one was not backed up: another run held its lease
+    /// for the whole wait (`[run] wait_for_lease_minutes`). EX_TEMPFAIL: try again later.
+    pub const LEASED: u8 = 75;
     /// Interrupted by SIGINT/SIGTERM.
     pub const INTERRUPTED: u8 = 130;
 }

@@ -57,6 +57,13 @@ pub(crate) fn summary(report: &RunReport, sink: &str) {
                 "skipped  {who:<32} {}",
                 skip_reason(db.reason.as_deref().unwrap_or(""))
             ),
+            Status::Leased => writeln!(
+                out,
+                "LEASED   {who:<32} {}",
+                db.reason
+                    .as_deref()
+                    .unwrap_or("another run holds the lease")
+            ),
             Status::Failed => {
                 let _ = writeln!(
                     out,
@@ -73,12 +80,16 @@ pub(crate) fn summary(report: &RunReport, sink: &str) {
     }
     let _ = writeln!(
         out,
-        "{} database(s) for {}: {} ok, {} skipped, {} failed{} -> {sink}",
+        "{} database(s) for {}: {} ok, {} skipped, {} failed{}{} -> {sink}",
         report.databases.len(),
         report.date,
         report.count(Status::Ok),
         report.count(Status::Skipped),
         report.count(Status::Failed),
+        match report.count(Status::Leased) {
+            0 => String::new(),
+            n => format!(", {n} leased by another run"),
+        },
         if report.interrupted {
             " (interrupted)"
         } else {
@@ -134,6 +145,11 @@ pub(crate) fn run_hint(report: &RunReport) {
         eprintln!(
             "hint: fix what each FAILED line says, then run again (complete backups are skipped); \
              `d1-backup config check` tests tokens and the sink, -v shows each step"
+        );
+    } else if report.count(Status::Leased) > 0 {
+        eprintln!(
+            "hint: another run is backing up each LEASED database; run again later (its backup is \
+             then found complete), or raise [run] wait_for_lease_minutes"
         );
     }
 }
@@ -262,6 +278,7 @@ impl Progress for LogProgress {
                 tracing::info!("{db}: stored {} at {key}", human_bytes(bytes));
             }
             EventKind::Skipped { reason } => tracing::info!("{db}: skipped: {reason}"),
+            EventKind::Leased { reason } => tracing::error!("{db}: {reason}"),
             EventKind::Failed { error } => tracing::error!("{db}: {error}"),
             _ => tracing::trace!("{db}: {:?}", event.kind),
         }

@@ -15,6 +15,7 @@ use d1_backup_core::Progress;
 use crate::bars::Bars;
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::exit;
+use crate::processes::SystemProcesses;
 use crate::render::{self, LogProgress};
 
 pub(crate) async fn run(global: &GlobalArgs, args: RunArgs) -> u8 {
@@ -58,12 +59,19 @@ pub(crate) async fn run(global: &GlobalArgs, args: RunArgs) -> u8 {
     if args.json {
         render::json(&report);
     }
+    exit_code(&report)
+}
+
+/// 0 only when every selected database has its backup for the date.
+pub(crate) fn exit_code(report: &d1_backup_core::RunReport) -> u8 {
     if report.interrupted {
         exit::INTERRUPTED
-    } else if report.succeeded() {
+    } else if !report.succeeded() {
+        exit::FAILED
+    } else if report.complete() {
         exit::OK
     } else {
-        exit::FAILED
+        exit::LEASED
     }
 }
 
@@ -98,7 +106,9 @@ fn load_sharded(path: &Path, shard: Option<Shard>) -> Result<Engine, u8> {
             );
             exit::USAGE
         })?;
-    let mut builder = Engine::builder(config, secrets).scratch_dir(std::env::temp_dir());
+    let mut builder = Engine::builder(config, secrets)
+        .scratch_dir(std::env::temp_dir())
+        .processes(std::sync::Arc::new(SystemProcesses::new()));
     if let Some(shard) = shard {
         builder = builder.shard(shard);
     }

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::local::LocalFileSystem;
+use object_store::multipart::MultipartStore;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -14,6 +15,9 @@ use crate::options::{
 
 /// A built store and its label.
 type Built = (Arc<dyn ObjectStore>, String);
+
+/// A built S3 store: the store, the same store seen through its upload-id API, its label.
+type BuiltS3 = (Arc<dyn ObjectStore>, Arc<dyn MultipartStore>, String);
 
 /// Settings common to R2 and generic S3.
 struct S3Target<'a> {
@@ -27,7 +31,7 @@ struct S3Target<'a> {
     disable_tagging: bool,
 }
 
-pub(crate) fn r2(options: &R2Options) -> Result<Built> {
+pub(crate) fn r2(options: &R2Options) -> Result<BuiltS3> {
     let account = &options.account_id;
     if account.is_empty() || !account.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(config("R2 account id must be non-empty and alphanumeric"));
@@ -68,10 +72,10 @@ pub(crate) fn r2(options: &R2Options) -> Result<Built> {
         "r2://{} (account {shown}…{jurisdiction}{at})",
         options.bucket
     );
-    Ok((store, label))
+    Ok((store.clone(), store, label))
 }
 
-pub(crate) fn s3(options: &S3Options) -> Result<Built> {
+pub(crate) fn s3(options: &S3Options) -> Result<BuiltS3> {
     let store = build_s3(&S3Target {
         endpoint: &options.endpoint,
         bucket: &options.bucket,
@@ -86,10 +90,10 @@ pub(crate) fn s3(options: &S3Options) -> Result<Built> {
         options.bucket,
         strip_userinfo(&options.endpoint)
     );
-    Ok((store, label))
+    Ok((store.clone(), store, label))
 }
 
-fn build_s3(target: &S3Target<'_>) -> Result<Arc<dyn ObjectStore>> {
+fn build_s3(target: &S3Target<'_>) -> Result<Arc<AmazonS3>> {
     check_endpoint(target.endpoint, target.allow_http)?;
     if target.bucket.is_empty() {
         return Err(config("bucket name must not be empty"));
@@ -188,7 +192,7 @@ mod tests {
         assert_eq!(strip_userinfo("http://u:p@h:1/x"), "http://h:1/x");
         assert_eq!(strip_userinfo("https://h"), "https://h");
         let options = R2Options::new("1234567890abcdef", "backups", Credentials::new("AK", "SK"));
-        let (_, label) = r2(&options).unwrap_or_else(|e| panic!("{e}"));
+        let (_, _, label) = r2(&options).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(label, "r2://backups (account 1234…)");
     }
 }

@@ -78,5 +78,8 @@ pub use options::{
     AllowHttp, Credentials, Durability, LocalOptions, MAX_PARTS, MIN_PART_SIZE, MultipartOptions,
     R2Options, RetryOptions, S3Options,
 };
-pub use sink::{BackupSink, ByteStream, Capabilities, ObjectInfo, PutOptions, PutReceipt};
+pub use sink::{
+    BackupSink, ByteStream, Capabilities, ObjectInfo, PutOptions, PutReceipt, UploadObserver,
+    UploadStarted,
+};
 pub use store::ObjectStoreSink;

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
 use crate::Result;
@@ -91,6 +92,17 @@ pub trait BackupSink: Send + Sync + std::fmt::Debug {
     fn capabilities(&self) -> Capabilities {
         Capabilities::default()
     }
+
+    /// Aborts the unfinished multipart upload `upload_id` of `key`, as an
+    /// [`UploadObserver`] was told of it (typically by a run that died before finishing it).
+    ///
+    /// Returns `true` when the store was asked to abort it (an upload that no longer exists
+    /// counts as aborted), `false` when this sink cannot abort uploads by id
+    /// ([`Capabilities::upload_ids`] is false; the default).
+    async fn abort_upload(&self, key: &str, upload_id: &str) -> Result<bool> {
+        let _ = (key, upload_id);
+        Ok(false)
+    }
 }
 
 /// Optional abilities of a [`BackupSink`].
@@ -99,6 +111,9 @@ pub trait BackupSink: Send + Sync + std::fmt::Debug {
 pub struct Capabilities {
     /// Content type and user metadata are stored and returned by `head`.
     pub stores_metadata: bool,
+    /// Multipart uploads have ids: [`PutOptions::upload_observer`] is told each one before
+    /// its first part is sent, and [`BackupSink::abort_upload`] aborts one by id.
+    pub upload_ids: bool,
 }
 
 impl Capabilities {
@@ -107,6 +122,61 @@ impl Capabilities {
     pub fn with_stores_metadata(mut self, stores_metadata: bool) -> Self {
         self.stores_metadata = stores_metadata;
         self
+    }
+
+    /// Sets [`Capabilities::upload_ids`].
+    #[must_use]
+    pub fn with_upload_ids(mut self, upload_ids: bool) -> Self {
+        self.upload_ids = upload_ids;
+        self
+    }
+}
+
+/// A multipart upload that has started: what it takes to abort it later.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadStarted {
+    /// The key the upload will complete at.
+    pub key: String,
+    /// The store's upload id.
+    pub upload_id: String,
+}
+
+impl UploadStarted {
+    /// Builds the description (for implementors of [`BackupSink`]).
+    pub fn new(key: impl Into<String>, upload_id: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            upload_id: upload_id.into(),
+        }
+    }
+}
+
+/// Told of every multipart upload a put starts, on sinks with [`Capabilities::upload_ids`].
+///
+/// The put awaits the returned future before it sends the first part, so the observer can
+/// record the upload id durably (for example where a later run finds it, should this process
+/// die before the upload completes or is aborted).
+#[derive(Clone)]
+pub struct UploadObserver(Arc<dyn Fn(UploadStarted) -> BoxFuture<'static, ()> + Send + Sync>);
+
+impl UploadObserver {
+    /// An observer calling `f` for each upload started.
+    pub fn new(
+        f: impl Fn(UploadStarted) -> BoxFuture<'static, ()> + Send + Sync + 'static,
+    ) -> Self {
+        Self(Arc::new(f))
+    }
+
+    /// Tells the observer of `started` and waits until it has done what it does.
+    pub async fn started(&self, started: UploadStarted) {
+        (self.0)(started).await;
+    }
+}
+
+impl std::fmt::Debug for UploadObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UploadObserver")
     }
 }
 
@@ -124,6 +194,9 @@ pub struct PutOptions {
     /// Part size for this put, overriding the sink's [`MultipartOptions`](crate::MultipartOptions)
     /// (still raised to fit `size_hint` and never under 5 MiB). Sinks without parts ignore it.
     pub part_size: Option<u64>,
+    /// Told of the multipart upload this put starts, if it starts one (sinks with
+    /// [`Capabilities::upload_ids`] only; others ignore it).
+    pub upload_observer: Option<UploadObserver>,
 }
 
 impl PutOptions {
@@ -256,6 +329,10 @@ macro_rules! forward_sink {
 
             fn capabilities(&self) -> Capabilities {
                 (**self).capabilities()
+            }
+
+            async fn abort_upload(&self, key: &str, upload_id: &str) -> Result<bool> {
+                (**self).abort_upload(key, upload_id).await
             }
         }
     };

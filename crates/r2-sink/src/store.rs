@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::{self, BoxStream};
 use futures::{StreamExt, TryStreamExt};
+use object_store::multipart::MultipartStore;
 use object_store::path::Path;
 use object_store::{Attribute, Attributes, GetOptions, GetRange, ObjectMeta, ObjectStore, PutMode};
 
@@ -33,6 +34,9 @@ struct Inner {
     backend: Backend,
     label: String,
     multipart: MultipartOptions,
+    /// The same store through its upload-id API, where it has one (S3 and R2): multipart
+    /// uploads go through it, so their ids can be recorded and aborted later.
+    ids: Option<Arc<dyn MultipartStore>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -66,14 +70,22 @@ impl std::fmt::Debug for ObjectStoreSink {
 impl ObjectStoreSink {
     /// A sink for a Cloudflare R2 bucket, through R2's S3 API (region `auto`).
     pub fn r2(options: R2Options) -> Result<Self> {
-        let (store, label) = builders::r2(&options)?;
-        Ok(Self::new(store, Backend::S3, label, options.http.multipart))
+        let (store, ids, label) = builders::r2(&options)?;
+        let mut sink = Self::new(store, Backend::S3, label, options.http.multipart);
+        if let Some(inner) = Arc::get_mut(&mut sink.inner) {
+            inner.ids = Some(ids);
+        }
+        Ok(sink)
     }
 
     /// A sink for a bucket on any S3-compatible endpoint (path-style requests).
     pub fn s3(options: S3Options) -> Result<Self> {
-        let (store, label) = builders::s3(&options)?;
-        Ok(Self::new(store, Backend::S3, label, options.http.multipart))
+        let (store, ids, label) = builders::s3(&options)?;
+        let mut sink = Self::new(store, Backend::S3, label, options.http.multipart);
+        if let Some(inner) = Arc::get_mut(&mut sink.inner) {
+            inner.ids = Some(ids);
+        }
+        Ok(sink)
     }
 
     /// A sink writing files under `root`, which is created if missing.
@@ -104,6 +116,7 @@ impl ObjectStoreSink {
                 backend,
                 label,
                 multipart,
+                ids: None,
             }),
         }
     }
@@ -161,6 +174,8 @@ impl BackupSink for ObjectStoreSink {
             attributes: self.attributes(&options),
             part_size: usize::try_from(part_size).unwrap_or(usize::MAX),
             max_in_flight: multipart.in_flight(),
+            ids: self.inner.ids.as_ref(),
+            observer: options.upload_observer.clone(),
         };
         put.run(body).await
     }
@@ -268,7 +283,24 @@ impl BackupSink for ObjectStoreSink {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::default().with_stores_metadata(self.inner.backend != Backend::Local)
+        Capabilities::default()
+            .with_stores_metadata(self.inner.backend != Backend::Local)
+            .with_upload_ids(self.inner.ids.is_some())
+    }
+
+    async fn abort_upload(&self, key: &str, upload_id: &str) -> Result<bool> {
+        let Some(ids) = &self.inner.ids else {
+            return Ok(false);
+        };
+        let path = object_path(key)?;
+        match ids.abort_multipart(&path, &upload_id.to_owned()).await {
+            // S3 answers NoSuchUpload (404) for an upload already completed or aborted.
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(true),
+            Err(error) => Err(Error::from_store(
+                format!("abort an upload of {key:?}"),
+                error,
+            )),
+        }
     }
 }
 

@@ -1,18 +1,23 @@
 //! Streaming put: equal-size parts, bounded parts in flight, SHA-256 as bytes pass, and abort
 //! on every path that does not complete.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
+use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
+use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
-use object_store::{Attributes, MultipartUpload, ObjectStore, PutMultipartOptions, PutPayload};
+use object_store::{
+    Attributes, MultipartId, MultipartUpload, ObjectStore, PutMultipartOptions, PutPayload,
+    PutResult, UploadPart,
+};
 use sha2::{Digest, Sha256};
 use tokio::task::{JoinError, JoinSet};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::MAX_PARTS;
-use crate::sink::{ByteStream, PutReceipt};
+use crate::sink::{ByteStream, PutReceipt, UploadObserver, UploadStarted};
 
 /// One streaming put.
 pub(crate) struct StreamingPut<'a> {
@@ -24,6 +29,10 @@ pub(crate) struct StreamingPut<'a> {
     pub(crate) part_size: usize,
     /// Parts in memory at once, counting the one being filled (at least 1).
     pub(crate) max_in_flight: usize,
+    /// The store's upload-id API, where it has one: multipart uploads then go through it.
+    pub(crate) ids: Option<&'a Arc<dyn MultipartStore>>,
+    /// Told of the upload id before the first part is sent.
+    pub(crate) observer: Option<UploadObserver>,
 }
 
 impl StreamingPut<'_> {
@@ -67,11 +76,7 @@ impl StreamingPut<'_> {
             attributes: self.attributes.clone(),
             ..Default::default()
         };
-        let upload = self
-            .store
-            .put_multipart_opts(&self.path, options)
-            .await
-            .map_err(|e| Error::from_store(self.context(), e))?;
+        let upload = self.start(options).await?;
         let mut guard = AbortGuard::new(upload);
         match self.upload_parts(&mut guard, first, &mut source).await {
             Ok(etag) => {
@@ -83,6 +88,34 @@ impl StreamingPut<'_> {
                 Err(error)
             }
         }
+    }
+
+    /// Starts the multipart upload: through the upload-id API where the store has one, and
+    /// then the observer is told the id (and awaited) before any part is sent.
+    async fn start(&self, options: PutMultipartOptions) -> Result<Box<dyn MultipartUpload>> {
+        let error = |e| Error::from_store(self.context(), e);
+        let Some(ids) = self.ids else {
+            return self
+                .store
+                .put_multipart_opts(&self.path, options)
+                .await
+                .map_err(error);
+        };
+        let id = ids
+            .create_multipart_opts(&self.path, options)
+            .await
+            .map_err(error)?;
+        let upload = IdUpload {
+            store: Arc::clone(ids),
+            path: self.path.clone(),
+            id: id.clone(),
+            parts: Arc::default(),
+            next: 0,
+        };
+        if let Some(observer) = &self.observer {
+            observer.started(UploadStarted::new(self.key, id)).await;
+        }
+        Ok(Box::new(upload))
     }
 
     /// Sends every part, then completes the upload. Any error leaves the abort to the caller.
@@ -162,6 +195,70 @@ impl StreamingPut<'_> {
             Ok((Err(e), _)) => Err(Error::from_store(self.context(), e)),
             Err(join) => Err(Error::new(ErrorKind::Permanent, self.context()).with_source(join)),
         }
+    }
+}
+
+/// A multipart upload through the store's upload-id API ([`MultipartStore`]), so that its id
+/// is known: the same steps as the store's own [`MultipartUpload`].
+struct IdUpload {
+    store: Arc<dyn MultipartStore>,
+    path: Path,
+    id: MultipartId,
+    /// Each part's id by index, filled in as part uploads finish (in any order).
+    parts: Arc<Mutex<Vec<Option<PartId>>>>,
+    /// The index of the next part.
+    next: usize,
+}
+
+impl std::fmt::Debug for IdUpload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdUpload")
+            .field("path", &self.path)
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl MultipartUpload for IdUpload {
+    fn put_part(&mut self, data: PutPayload) -> UploadPart {
+        let index = self.next;
+        self.next += 1;
+        let (store, path, id) = (Arc::clone(&self.store), self.path.clone(), self.id.clone());
+        let parts = Arc::clone(&self.parts);
+        Box::pin(async move {
+            let part = store.put_part(&path, &id, index, data).await?;
+            let mut parts = parts.lock().unwrap_or_else(PoisonError::into_inner);
+            if parts.len() <= index {
+                parts.resize(index + 1, None);
+            }
+            parts[index] = Some(part);
+            Ok(())
+        })
+    }
+
+    async fn complete(&mut self) -> object_store::Result<PutResult> {
+        let parts: Option<Vec<PartId>> = self
+            .parts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect();
+        let parts =
+            parts
+                .filter(|p| p.len() == self.next)
+                .ok_or_else(|| object_store::Error::Generic {
+                    store: "r2-sink",
+                    source: "a part of the upload did not finish".into(),
+                })?;
+        self.store
+            .complete_multipart(&self.path, &self.id, parts)
+            .await
+    }
+
+    async fn abort(&mut self) -> object_store::Result<()> {
+        self.store.abort_multipart(&self.path, &self.id).await
     }
 }
 

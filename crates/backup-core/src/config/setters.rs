@@ -127,6 +127,13 @@ impl RunConfig {
         self
     }
 
+    /// Sets how long to wait for another run's lease of a database (minutes; 0: not at all).
+    #[must_use]
+    pub fn wait_for_lease_minutes(mut self, minutes: u64) -> Self {
+        self.wait_for_lease_minutes = minutes;
+        self
+    }
+
     /// Sets how long to wait for another export or import of a database to finish.
     #[must_use]
     pub fn wait_if_busy_minutes(mut self, minutes: u64) -> Self {

@@ -181,7 +181,14 @@ fn check_numbers(config: &Config, problems: &mut Vec<Problem>) {
         problems.push(Problem::new(
             "run.lease_seconds",
             "is under 30: renewals every third of it would be too frequent to be reliable",
-            "remove it for the default of 600",
+            "remove it for the default of 120",
+        ));
+    }
+    if config.run.wait_for_lease_minutes > MAX_WAIT_FOR_LEASE_MINUTES {
+        problems.push(Problem::new(
+            "run.wait_for_lease_minutes",
+            "is over 1440: a run would wait more than a day for another run's lease",
+            "remove it for the default of 15",
         ));
     }
     check_overrides(
@@ -490,3 +497,6 @@ fn check_env_name(field: &str, name: &str, problems: &mut Vec<Problem>) {
         ));
     }
 }
+
+/// The longest `[run] wait_for_lease_minutes`: a day.
+const MAX_WAIT_FOR_LEASE_MINUTES: u64 = 24 * 60;

@@ -28,7 +28,8 @@ pub struct Heartbeat {
     pub tool: String,
     /// `run` or `prune`.
     pub event: &'static str,
-    /// `ok` when nothing failed, `failed` otherwise, `interrupted` when cancelled.
+    /// `ok` when every database has its backup, `failed` otherwise (a database failed or
+    /// was `leased` by another run), `interrupted` when cancelled.
     pub status: &'static str,
     /// The run's date folder, or the prune's "today".
     pub date: NaiveDate,
@@ -54,6 +55,9 @@ pub struct Totals {
     pub skipped: usize,
     /// Failed.
     pub failed: usize,
+    /// Not backed up because another run held the lease (added later: absent in older
+    /// records).
+    pub leased: usize,
     /// Bytes written by this run.
     pub bytes: u64,
     /// Objects deleted by retention.
@@ -68,7 +72,7 @@ pub struct HeartbeatDatabase {
     pub account: String,
     /// Database name.
     pub name: String,
-    /// `ok`, `skipped` or `failed`.
+    /// `ok`, `skipped`, `failed` or `leased` (not backed up: another run held its lease).
     pub status: Status,
     /// The dump's key.
     pub key: String,
@@ -81,6 +85,7 @@ impl Heartbeat {
     pub fn of_run(report: &RunReport) -> Self {
         let ok = report.count(Status::Ok);
         let failed = report.count(Status::Failed);
+        let leased = report.count(Status::Leased);
         Self {
             kind: HEARTBEAT_KIND,
             version: HEARTBEAT_VERSION,
@@ -88,7 +93,7 @@ impl Heartbeat {
             event: "run",
             status: status(
                 report.interrupted,
-                failed + prune_errors(report.prune.as_ref()),
+                failed + leased + prune_errors(report.prune.as_ref()),
             ),
             date: report.date,
             started_at: report.started_at,
@@ -98,6 +103,7 @@ impl Heartbeat {
                 ok,
                 skipped: report.count(Status::Skipped),
                 failed,
+                leased,
                 bytes: report
                     .databases
                     .iter()
@@ -184,6 +190,7 @@ mod tests {
                 ok: 1,
                 skipped: 0,
                 failed: 1,
+                leased: 0,
                 bytes: 382_976,
                 deleted: 2,
             },

@@ -9,6 +9,11 @@
 //! - `owner` and `expires_at` keep their meaning in every version, and a reader honours them
 //!   whatever the `version` (unknown fields are ignored): an older d1-backup never takes over a
 //!   live lease written by a newer one.
+//! - Version 2 added who the holder is, for a run on the same machine to tell a dead holder
+//!   (`host`, `boot_id`, `pid`: each absent when the holder did not know it), and the
+//!   multipart uploads the holder has in flight (`uploads`, left out when empty), so a later
+//!   run can abort what a dead one left. A version 1 record has none of them: it is honoured
+//!   until it expires.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, ErrorKind};
 
 /// The lease record format version this crate writes.
-pub const LEASE_VERSION: u32 = 1;
+pub const LEASE_VERSION: u32 = 2;
 
 /// The content of one lease generation: who holds the database, and until when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +34,47 @@ pub struct LeaseRecord {
     pub owner: String,
     /// When the lease lapses unless its holder renews it by creating the next generation.
     pub expires_at: DateTime<Utc>,
+    /// The holder's machine (e.g. `/etc/machine-id`), when it knew it (version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The holder machine's boot (e.g. Linux's `boot_id`), so that a process id reused after
+    /// a reboot is not mistaken for the holder (version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+    /// The holder's process id on `host` (version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// Multipart uploads the holder started and had not finished when it wrote this
+    /// generation (version 2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uploads: Vec<LeaseUpload>,
+}
+
+/// A multipart upload in flight, recorded in the lease before its first part is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LeaseUpload {
+    /// The key the upload completes at.
+    pub key: String,
+    /// The store's upload id.
+    pub upload_id: String,
+    /// When the upload started.
+    pub started_at: DateTime<Utc>,
+}
+
+impl LeaseUpload {
+    /// An upload of `key` with id `upload_id`, started at `started_at`.
+    pub fn new(
+        key: impl Into<String>,
+        upload_id: impl Into<String>,
+        started_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            key: key.into(),
+            upload_id: upload_id.into(),
+            started_at,
+        }
+    }
 }
 
 fn first_version() -> u32 {
@@ -36,13 +82,33 @@ fn first_version() -> u32 {
 }
 
 impl LeaseRecord {
-    /// A record of the current version.
+    /// A record of the current version, with no holder identity and no uploads.
     pub fn new(owner: impl Into<String>, expires_at: DateTime<Utc>) -> Self {
         Self {
             version: LEASE_VERSION,
             owner: owner.into(),
             expires_at,
+            host: None,
+            boot_id: None,
+            pid: None,
+            uploads: Vec::new(),
         }
+    }
+
+    /// The record with the holder's machine, boot and process id.
+    #[must_use]
+    pub fn holder(mut self, host: Option<String>, boot_id: Option<String>, pid: u32) -> Self {
+        self.host = host;
+        self.boot_id = boot_id;
+        self.pid = Some(pid);
+        self
+    }
+
+    /// The record with `uploads` in flight.
+    #[must_use]
+    pub fn uploads(mut self, uploads: Vec<LeaseUpload>) -> Self {
+        self.uploads = uploads;
+        self
     }
 
     /// Parses a lease record of any version; an object that is not one is an [`Error`] of
@@ -77,22 +143,45 @@ mod tests {
     /// The persisted format is public: this snapshot changes only on purpose.
     #[test]
     fn snapshot_of_the_format() {
-        let record = LeaseRecord::new("host-a pid 4242", at("2026-11-30T03:10:00Z"));
-        insta::assert_json_snapshot!("lease_v1", record);
-        assert_eq!(
-            String::from_utf8_lossy(&record.to_json()),
-            r#"{"version":1,"owner":"host-a pid 4242","expires_at":"2026-11-30T03:10:00Z"}"#
-        );
+        let record = LeaseRecord::new("pid 4242 #1a2b3c4d", at("2026-11-30T03:10:00Z"))
+            .holder(Some("4c4c4544".to_owned()), Some("9f1e".to_owned()), 4242)
+            .uploads(vec![LeaseUpload::new(
+                "d1/2026-11-30/ops-db.sql",
+                "upload-7",
+                at("2026-11-30T03:08:00Z"),
+            )]);
+        insta::assert_json_snapshot!("lease_v2", record);
         assert_eq!(LeaseRecord::from_json(&record.to_json()).ok(), Some(record));
+        // Without identity or uploads, only the version 1 fields are written.
+        let bare = LeaseRecord::new("host-a pid 4242", at("2026-11-30T03:10:00Z"));
+        assert_eq!(
+            String::from_utf8_lossy(&bare.to_json()),
+            r#"{"version":2,"owner":"host-a pid 4242","expires_at":"2026-11-30T03:10:00Z"}"#
+        );
     }
 
-    /// Records written before `version` existed are version 1; newer ones are honoured.
+    /// Records written before `version` existed, and version 1 ones (this crate's earlier
+    /// snapshot), are read with no identity and no uploads; newer ones are honoured.
     #[test]
     fn reads_records_without_a_version_and_newer_ones() {
+        let v1 = LeaseRecord {
+            version: 1,
+            ..LeaseRecord::new("host-a pid 4242", at("2026-11-30T03:10:00Z"))
+        };
+        let written =
+            br#"{"version":1,"owner":"host-a pid 4242","expires_at":"2026-11-30T03:10:00Z"}"#;
+        assert_eq!(LeaseRecord::from_json(written).ok(), Some(v1));
         let old = br#"{"owner":"crashed-host","expires_at":"2026-11-29T03:10:00Z"}"#;
+        let read = LeaseRecord::from_json(old).ok();
         assert_eq!(
-            LeaseRecord::from_json(old).ok(),
-            Some(LeaseRecord::new("crashed-host", at("2026-11-29T03:10:00Z")))
+            read.map(|r| (r.version, r.owner, r.expires_at, r.host, r.pid)),
+            Some((
+                1,
+                "crashed-host".to_owned(),
+                at("2026-11-29T03:10:00Z"),
+                None,
+                None
+            ))
         );
         let newer = br#"{"version":7,"owner":"b","expires_at":"2026-11-29T03:10:00Z","host":"x"}"#;
         let read = LeaseRecord::from_json(newer).ok();

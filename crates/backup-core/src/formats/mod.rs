@@ -21,7 +21,7 @@ pub(crate) mod manifest;
 pub(crate) mod verification;
 
 pub use heartbeat::{HEARTBEAT_KIND, HEARTBEAT_VERSION, Heartbeat, HeartbeatDatabase, Totals};
-pub use lease::{LEASE_VERSION, LeaseRecord};
+pub use lease::{LEASE_VERSION, LeaseRecord, LeaseUpload};
 pub use manifest::{
     DumpConsistency, MANIFEST_KIND, MANIFEST_VERSION, Manifest, ManifestDatabase, ManifestDump,
 };

@@ -1131,15 +1131,15 @@ async fn s3_unreachable_mid_upload_leaves_nothing_at_the_key_and_a_rerun_complet
         "the lease could not be released: {leases:?}"
     );
 
-    // The next run (same owner) takes its own stale lease over and completes; the orphaned
-    // upload does not block it, and nothing removes it.
+    // The next run (same owner) takes its own stale lease over and completes; taking over
+    // aborts the upload the lease recorded (issue 15).
     let report = world
         .run(&engine, today(&["ops-db"]), &Recorder::default())
         .await;
     assert_eq!(report.databases[0].status, Status::Ok, "{report:#?}");
     assert_eq!(world.sim.exports_started(&uuid), 2);
     world.assert_backup(&db.key, &body).await;
-    assert_eq!(world.s3.list_multipart_uploads().await, orphans);
+    assert!(world.s3.list_multipart_uploads().await.is_empty());
     assert!(keys(world.sink.as_ref(), "d1/_leases/").await.is_empty());
     world.assert_no_secrets().await;
 }
@@ -1194,7 +1194,8 @@ async fn concurrent_runs_on_one_bucket_export_each_database_exactly_once() {
     }
     world.assert_nothing_left_over().await;
 
-    // While one machine holds the lease, another skips and names the holder.
+    // While one machine holds the lease, another waits for it and finds its backup complete
+    // (issue 15: never a skip on a lease alone).
     let next_day = || RunOptions::new("2026-12-01".parse().unwrap()).only(only(&["ops-db"]));
     let holding = world.run(&machines[0], next_day(), &progress);
     let meanwhile = async {
@@ -1207,10 +1208,7 @@ async fn concurrent_runs_on_one_bucket_export_each_database_exactly_once() {
     assert_eq!(held.databases[0].status, Status::Ok, "{held:#?}");
     assert_eq!(skipped.databases[0].status, Status::Skipped, "{skipped:#?}");
     let reason = skipped.databases[0].reason.as_deref().unwrap();
-    assert!(
-        reason.starts_with("another run (machine-a) holds the lease until "),
-        "{reason}"
-    );
+    assert!(reason.starts_with("already backed up"), "{reason}");
     assert_eq!(world.sim.exports_started(&ops_id), 2);
     world.assert_nothing_left_over().await;
     world.assert_no_secrets().await;

@@ -78,8 +78,10 @@ async fn a_crashed_runs_expired_lease_does_not_block_the_next_night() {
     assert!(keys(sink.as_ref(), "d1/_leases/").await.is_empty());
 }
 
+/// Issue 15: a live lease held elsewhere for the whole wait (none here) makes the database
+/// `leased`, not `skipped`: the run must not look successful.
 #[tokio::test]
-async fn a_live_lease_held_elsewhere_skips_the_database() {
+async fn a_live_lease_held_elsewhere_reports_the_database_leased() {
     let sim = simulator().await;
     let ops = sim.add_database(UCCA, "ops-db", dump("ops-db", 5));
     let sink: Arc<dyn BackupSink> = Arc::new(ObjectStoreSink::memory());
@@ -95,13 +97,16 @@ async fn a_live_lease_held_elsewhere_skips_the_database() {
     )
     .await
     .unwrap();
-    let text = config_text(&sim, UNUSED_SINK, r#""ops-db""#, r#""rto-x""#);
+    let text = config_text(&sim, UNUSED_SINK, r#""ops-db""#, r#""rto-x""#).replace(
+        "poll_interval_ms = 0",
+        "poll_interval_ms = 0\nwait_for_lease_minutes = 0",
+    );
     let report = run(
         &machine(&text, &sink, "machine-a"),
         RunOptions::new(date()).only(["ops-db".parse().unwrap()]),
     )
     .await;
-    assert_eq!(report.databases[0].status, Status::Skipped);
+    assert_eq!(report.databases[0].status, Status::Leased);
     assert!(
         report.databases[0]
             .reason
@@ -131,7 +136,7 @@ async fn a_dead_holders_lease_lapses_after_lease_seconds_and_the_next_run_takes_
     .unwrap();
     let text = config_text(&sim, UNUSED_SINK, r#""ops-db""#, r#""rto-x""#).replace(
         "poll_interval_ms = 0",
-        "poll_interval_ms = 0\nlease_seconds = 30",
+        "poll_interval_ms = 0\nlease_seconds = 30\nwait_for_lease_minutes = 0",
     );
     let clock = Arc::new(TokioClock::starting_at(
         "2026-11-30T03:00:00Z".parse().unwrap(),
@@ -145,7 +150,7 @@ async fn a_dead_holders_lease_lapses_after_lease_seconds_and_the_next_run_takes_
     let options = || RunOptions::new(date()).only(["ops-db".parse().unwrap()]);
 
     let early = run(&engine, options()).await;
-    assert_eq!(early.databases[0].status, Status::Skipped, "{early:#?}");
+    assert_eq!(early.databases[0].status, Status::Leased, "{early:#?}");
     let reason = early.databases[0].reason.as_deref().unwrap();
     assert!(reason.contains("crashed-host"), "{reason}");
     assert_eq!(sim.exports_started(&ops), 0);

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use d1_backup_core::chrono::{DateTime, Utc};
 use d1_export::testing::{D1Simulator, Fault};
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use r2_sink::testing::{R2Rules, S3TestServer};
 use r2_sink::{BackupSink, PutOptions};
 use serde_json::Value;
@@ -201,11 +201,45 @@ async fn wait_until<F: std::future::Future<Output = bool>>(what: &str, ready: im
 // ---------------------------------------------------------------------------------------------
 // 10: SIGKILL mid-upload, then a rerun.
 
+/// Issue 15: the rerun used to exit 0 with `skipped` (the dead run's lease looked live) and
+/// the killed run's multipart upload stayed open. Now the rerun sees the holder died on this
+/// machine, takes the lease over at once, aborts the recorded upload and lands the backup.
 #[tokio::test]
-async fn sigkill_mid_upload_then_rerun_completes_and_the_orphaned_upload_stays() {
+async fn sigkill_mid_upload_then_an_immediate_rerun_lands_it_and_aborts_the_orphan() {
     let world = World::new("poll_interval_ms = 0").await;
     let body = dump("ops-db", 12 << 20);
     let uuid = world.sim.add_database(ACCOUNT, "ops-db", body.clone());
+    kill_mid_upload(&world).await;
+
+    // The immediate rerun takes over (the holder's pid is gone from this machine).
+    let started = std::time::Instant::now();
+    let (code, report) = world.run_json(&["--only", "ops-db"]).await;
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["databases"][0]["status"], "ok", "{report}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "no wait for the lapse"
+    );
+    assert_eq!(world.sim.exports_started(&uuid), 2);
+    assert!(world.read(KEY).await == body, "byte-exact");
+    assert_eq!(
+        world.keys("d1/2026-11-30/").await,
+        [KEY.replace(".sql", ".manifest.json"), KEY.to_owned()],
+        "exactly one object at the key, and its manifest"
+    );
+    assert!(world.keys("d1/_leases/").await.is_empty(), "lease released");
+    assert!(
+        world.s3.list_multipart_uploads().await.is_empty(),
+        "the orphaned upload was aborted"
+    );
+    let prune = world.run(&["prune", "--date", DATE]).await;
+    assert_eq!(prune.status.code(), Some(0), "{}", text(&prune.stderr));
+    world.assert_no_secrets();
+}
+
+/// Starts `run` on ops-db, SIGKILLs it once its multipart upload is in flight, and checks
+/// what it left: nothing at the key, one open upload, a lease naming the process and upload.
+async fn kill_mid_upload(world: &World) {
     // Every UploadPart answers 500: the upload stays open while the client retries (its
     // default backoff would keep at it for about a minute), a window to kill it in.
     world.s3.fail_upload_parts(1, u64::MAX);
@@ -220,70 +254,122 @@ async fn sigkill_mid_upload_then_rerun_completes_and_the_orphaned_upload_stays()
     .await;
     let mut child = child;
     child.start_kill().unwrap(); // SIGKILL
-    let killed_at = Utc::now();
     let output = child.wait_with_output().await.unwrap();
     world.leaks.record("the killed run", &output);
     assert_eq!(output.status.signal(), Some(9), "killed by SIGKILL");
 
-    // What the dead process left: nothing at the key, its upload, its lease.
+    // What the dead process left: nothing at the key, its upload, its lease naming both.
     assert!(world.keys("d1/2026-11-30/").await.is_empty());
     let orphans = world.s3.list_multipart_uploads().await;
     assert_eq!(orphans.len(), 1, "{orphans:?}");
     let leases = world.keys("d1/_leases/ops-db/").await;
-    assert_eq!(leases.len(), 1, "{leases:?}");
-    let lease: Value = serde_json::from_slice(&world.read(&leases[0]).await).unwrap();
-    let owner = lease["owner"].as_str().unwrap().to_owned();
-    assert!(owner.starts_with(&format!("pid {pid} ")), "{owner}");
-    let expires: DateTime<Utc> = lease["expires_at"].as_str().unwrap().parse().unwrap();
+    let lease: Value = serde_json::from_slice(&world.read(leases.last().unwrap()).await).unwrap();
     assert!(
-        expires <= killed_at + d1_backup_core::chrono::Duration::seconds(30),
-        "the lease lapses within lease_seconds of the kill: {expires}"
+        lease["owner"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("pid {pid} "))
+    );
+    assert_eq!(lease["version"], 2);
+    assert_eq!(lease["pid"], pid);
+    assert_eq!(lease["uploads"][0]["key"], KEY, "{lease}");
+    assert_eq!(
+        lease["uploads"][0]["upload_id"],
+        orphans[0].as_str(),
+        "{lease}"
     );
     world.s3.fail_upload_parts(1, 0); // the store is healthy again
+}
 
-    // A rerun within lease_seconds skips the database: the dead run's lease still looks live.
-    let (code, report) = world.run_json(&["--only", "ops-db"]).await;
-    assert_eq!(code, Some(0), "a skip is not a failure: {report}");
-    let db = &report["databases"][0];
-    assert_eq!(db["status"], "skipped", "{report}");
-    let reason = db["reason"].as_str().unwrap();
-    assert!(
-        reason.starts_with(&format!("another run ({owner}) holds the lease until ")),
-        "{reason}"
-    );
-    assert_eq!(
-        world.sim.exports_started(&uuid),
-        1,
-        "no export while leased"
-    );
+/// Issue 15: `prune` aborts the upload a dead run recorded in its lease.
+#[tokio::test]
+async fn prune_aborts_the_upload_a_killed_run_left() {
+    let world = World::new("poll_interval_ms = 0").await;
+    world
+        .sim
+        .add_database(ACCOUNT, "ops-db", dump("ops-db", 12 << 20));
+    kill_mid_upload(&world).await;
+    let prune = world.run(&["prune", "--date", DATE]).await;
+    assert_eq!(prune.status.code(), Some(0), "{}", text(&prune.stderr));
+    assert!(world.s3.list_multipart_uploads().await.is_empty());
+}
 
-    // After lease_seconds the lease has lapsed. The tool compares `expires_at` with the wall
-    // clock, so instead of sleeping 30 s the test moves it into the past.
-    let lapsed = serde_json::json!({"owner": owner, "expires_at": killed_at - d1_backup_core::chrono::Duration::seconds(1)});
+/// A lease record as another machine's run writes it, expiring at `expires_at`.
+async fn plant_lease(world: &World, expires_at: DateTime<Utc>) {
+    let record = serde_json::json!({
+        "version": 2, "owner": "pid 4242 #0badf00d", "expires_at": expires_at,
+        "host": "another-machine pid:[1]", "boot_id": "another-boot", "pid": 4242,
+    });
     let sink = world.s3.sink().unwrap();
-    let body_stream = futures::stream::iter([Ok(bytes::Bytes::from(lapsed.to_string()))]).boxed();
-    sink.put_stream(&leases[0], body_stream, PutOptions::default())
+    let key = "d1/_leases/ops-db/00000000000000000005.json";
+    let created = sink
+        .put_if_absent(
+            key,
+            bytes::Bytes::from(record.to_string()),
+            PutOptions::default(),
+        )
         .await
         .unwrap();
+    assert!(created);
+}
+
+/// Issue 15: a holder on another machine that stops renewing is waited for until its lease
+/// lapses; then the run takes over and lands the backup (exit 0).
+#[tokio::test]
+async fn a_dead_holder_on_another_machine_is_waited_out_then_taken_over() {
+    let world = World::new("poll_interval_ms = 0\nwait_for_lease_minutes = 1").await;
+    let body = dump("ops-db", 4096);
+    let uuid = world.sim.add_database(ACCOUNT, "ops-db", body.clone());
+    plant_lease(
+        &world,
+        Utc::now() + d1_backup_core::chrono::Duration::seconds(3),
+    )
+    .await;
+    let started = std::time::Instant::now();
     let (code, report) = world.run_json(&["--only", "ops-db"]).await;
     assert_eq!(code, Some(0), "{report}");
     assert_eq!(report["databases"][0]["status"], "ok", "{report}");
-    assert_eq!(world.sim.exports_started(&uuid), 2);
-    assert!(world.read(KEY).await == body, "byte-exact");
-    assert_eq!(
-        world.keys("d1/2026-11-30/").await,
-        [KEY.replace(".sql", ".manifest.json"), KEY.to_owned()],
-        "exactly one object at the key, and its manifest"
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "waited for the lapse"
     );
-    assert!(world.keys("d1/_leases/").await.is_empty(), "lease released");
+    assert_eq!(world.sim.exports_started(&uuid), 1);
+    assert!(world.read(KEY).await == body);
+}
 
-    // The killed process's upload is still open: it blocks nothing, and nothing in d1-backup
-    // (run, prune) aborts it. A bucket lifecycle rule must (R2's default: after 7 days).
-    assert_eq!(world.s3.list_multipart_uploads().await, orphans);
-    let prune = world.run(&["prune", "--date", DATE]).await;
-    assert_eq!(prune.status.code(), Some(0), "{}", text(&prune.stderr));
-    assert_eq!(world.s3.list_multipart_uploads().await, orphans);
-    world.assert_no_secrets();
+/// Issue 15: a live holder that keeps the lease for the whole wait makes the database
+/// `leased` and the exit code 75, never 0; the heartbeat says it failed.
+#[tokio::test]
+async fn a_lease_held_for_the_whole_wait_reports_leased_and_exits_75() {
+    let world = World::new("poll_interval_ms = 0\nwait_for_lease_minutes = 0").await;
+    let uuid = world
+        .sim
+        .add_database(ACCOUNT, "ops-db", dump("ops-db", 4096));
+    plant_lease(
+        &world,
+        Utc::now() + d1_backup_core::chrono::Duration::seconds(600),
+    )
+    .await;
+    let output = world
+        .run(&["run", "--json", "--date", DATE, "--only", "ops-db"])
+        .await;
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(75), "{report}");
+    let db = &report["databases"][0];
+    assert_eq!(db["status"], "leased", "{report}");
+    assert!(
+        db["reason"]
+            .as_str()
+            .unwrap()
+            .contains("pid 4242 #0badf00d"),
+        "{db}"
+    );
+    assert!(
+        text(&output.stderr).contains("LEASED"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(world.sim.exports_started(&uuid), 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -325,11 +411,12 @@ async fn two_processes_on_one_bucket_export_each_database_once() {
             .map(|r| &r["databases"][i])
             .find(|d| d["status"] == "skipped")
             .unwrap();
+        // Issue 15: the second run waits for the first and finds its backup complete; it
+        // never exits 0 on a lease alone.
         let reason = skipped["reason"].as_str().unwrap();
-        assert!(
-            reason.contains("lease") || reason.contains("already backed up"),
-            "{reason}"
-        );
+        assert!(reason.contains("already backed up"), "{reason}");
+        let key = skipped["key"].as_str().unwrap();
+        assert!(!world.read(key).await.is_empty(), "the backup is at {key}");
     }
     assert!(world.keys("d1/_leases/").await.is_empty());
     assert!(world.s3.list_multipart_uploads().await.is_empty());
@@ -634,7 +721,14 @@ const MALFORMED: &[(&str, &str, &[&str])] = &[
         "lease_seconds = 600",
         "lease_seconds = 10",
         &[
-            "  - run.lease_seconds: is under 30: renewals every third of it would be too frequent to be reliable (remove it for the default of 600)",
+            "  - run.lease_seconds: is under 30: renewals every third of it would be too frequent to be reliable (remove it for the default of 120)",
+        ],
+    ),
+    (
+        "lease_seconds = 600",
+        "lease_seconds = 600\nwait_for_lease_minutes = 1441",
+        &[
+            "  - run.wait_for_lease_minutes: is over 1440: a run would wait more than a day for another run's lease (remove it for the default of 15)",
         ],
     ),
     (
