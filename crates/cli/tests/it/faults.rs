@@ -240,13 +240,18 @@ async fn sigkill_mid_upload_then_an_immediate_rerun_lands_it_and_aborts_the_orph
 /// Starts `run` on ops-db, SIGKILLs it once its multipart upload is in flight, and checks
 /// what it left: nothing at the key, one open upload, a lease naming the process and upload.
 async fn kill_mid_upload(world: &World) {
+    kill_mid_upload_of(world, &["--only", "ops-db"]).await;
+}
+
+/// [`kill_mid_upload`] of the run `run --json --date DATE SELECTION` (which must back up
+/// ops-db).
+async fn kill_mid_upload_of(world: &World, selection: &[&str]) {
     // Every UploadPart answers 500: the upload stays open while the client retries (its
     // default backoff would keep at it for about a minute), a window to kill it in.
     world.s3.fail_upload_parts(1, u64::MAX);
-    let child = world
-        .command(&["run", "--json", "--date", DATE, "--only", "ops-db"])
-        .spawn()
-        .unwrap();
+    let mut args = vec!["run", "--json", "--date", DATE];
+    args.extend_from_slice(selection);
+    let child = world.command(&args).spawn().unwrap();
     let pid = child.id().unwrap();
     wait_until("a multipart upload is in flight", || async {
         !world.s3.list_multipart_uploads().await.is_empty() && world.s3.upload_part_requests() > 0
@@ -259,7 +264,7 @@ async fn kill_mid_upload(world: &World) {
     assert_eq!(output.status.signal(), Some(9), "killed by SIGKILL");
 
     // What the dead process left: nothing at the key, its upload, its lease naming both.
-    assert!(world.keys("d1/2026-11-30/").await.is_empty());
+    assert!(!world.keys("d1/2026-11-30/").await.contains(&KEY.to_owned()));
     let orphans = world.s3.list_multipart_uploads().await;
     assert_eq!(orphans.len(), 1, "{orphans:?}");
     let leases = world.keys("d1/_leases/ops-db/").await;
@@ -279,6 +284,41 @@ async fn kill_mid_upload(world: &World) {
         "{lease}"
     );
     world.s3.fail_upload_parts(1, 0); // the store is healthy again
+}
+
+/// Issue 15: a shard killed mid-run and rerun lands its databases (and only its own), and no
+/// upload stays open.
+#[tokio::test]
+async fn a_shard_killed_mid_run_and_rerun_lands_its_share() {
+    let world = World::new("poll_interval_ms = 0").await;
+    let body = dump("ops-db", 12 << 20);
+    let ops = world.sim.add_database(ACCOUNT, "ops-db", body.clone());
+    let engine = world
+        .sim
+        .add_database(ACCOUNT, "engine-db", dump("engine-db", 1 << 10));
+    let shard = (1..=2)
+        .filter_map(|i| d1_backup_core::Shard::new(i, 2))
+        .find(|s| s.contains("ucca", "ops-db"))
+        .unwrap();
+    let other_is_ours = shard.contains("ucca", "engine-db");
+    let shard = shard.to_string();
+    kill_mid_upload_of(&world, &["--shard", &shard]).await;
+
+    let (code, report) = world.run_json(&["--shard", &shard]).await;
+    assert_eq!(code, Some(0), "{report}");
+    let names: Vec<&str> = report["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"ops-db"), "{report}");
+    assert_eq!(names.contains(&"engine-db"), other_is_ours, "{report}");
+    assert!(world.read(KEY).await == body, "byte-exact");
+    assert_eq!(world.sim.exports_started(&ops), 2);
+    assert_eq!(world.sim.exports_started(&engine), u32::from(other_is_ours));
+    assert!(world.s3.list_multipart_uploads().await.is_empty());
+    world.assert_no_secrets();
 }
 
 /// Issue 15: `prune` aborts the upload a dead run recorded in its lease.
