@@ -12,8 +12,14 @@
 //! build before issue 15 has no `ListDetail`: its `list` read every manifest, like
 //! `list --json` now).
 //!
+//! With `--store memory` the same objects go into an in-memory store instead (object_store's
+//! `InMemory`, which lists without rescanning a directory tree), and `--latency-ms N` adds N ms
+//! to every read and to every page of 1,000 listed keys, a model of a remote store's round
+//! trip (R2 over the internet): then the wall time is the tool's own cost plus its requests
+//! times the round trip, not the in-process S3 server's directory walks.
+//!
 //! ```text
-//! d1-bench-prune-list [--databases 1000] [--days 35] [--accounts 1]
+//! d1-bench-prune-list [--databases 1000] [--days 35] [--accounts 1] [--store s3|memory] [--latency-ms 0]
 //! ```
 
 #[path = "../counting.rs"]
@@ -28,6 +34,12 @@ use chrono::{Duration, NaiveDate};
 use counting::{Calls, Counting, Snapshot};
 use d1_backup_core::{Config, Engine, ListDetail, PruneMode, PruneOptions, Secrets};
 use r2_sink::testing::S3TestServer;
+use r2_sink::{BackupSink, ObjectStoreSink, PutOptions};
+
+#[path = "../delayed.rs"]
+mod delayed;
+use bytes::Bytes;
+use delayed::Delayed;
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -35,6 +47,10 @@ struct Settings {
     databases: usize,
     days: i64,
     accounts: usize,
+    /// `s3` (the in-process s3s-fs server) or `memory`.
+    store: String,
+    /// Added to every read and every listed page.
+    latency_ms: u64,
 }
 
 fn parse_args() -> BoxResult<Settings> {
@@ -42,6 +58,8 @@ fn parse_args() -> BoxResult<Settings> {
         databases: 1000,
         days: 35,
         accounts: 1,
+        store: "s3".to_owned(),
+        latency_ms: 0,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -50,6 +68,8 @@ fn parse_args() -> BoxResult<Settings> {
             "--databases" => s.databases = value.parse()?,
             "--days" => s.days = value.parse()?,
             "--accounts" => s.accounts = value.parse()?,
+            "--store" if value == "s3" || value == "memory" => s.store = value,
+            "--latency-ms" => s.latency_ms = value.parse()?,
             other => return Err(format!("unknown flag {other}").into()),
         }
     }
@@ -81,7 +101,8 @@ fn verification(account: &str, db: &str, date: NaiveDate, key: &str, bytes: usiz
     )
 }
 
-fn write(root: &Path, key: &str, body: &[u8]) -> std::io::Result<()> {
+/// Writes `key` as a file under `root` (s3s-fs serves plain files).
+fn write_file(root: &Path, key: &str, body: &[u8]) -> std::io::Result<()> {
     let path = root.join(key);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
@@ -89,8 +110,13 @@ fn write(root: &Path, key: &str, body: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, body)
 }
 
-/// Fills the bucket; returns the number of objects written.
-fn fill(root: &Path, s: &Settings, today: NaiveDate) -> std::io::Result<usize> {
+/// Fills the bucket through `write`, dumps before their manifests (as runs write them);
+/// returns the number of objects written.
+fn fill(
+    s: &Settings,
+    today: NaiveDate,
+    mut write: impl FnMut(&str, &[u8]) -> std::io::Result<()>,
+) -> std::io::Result<usize> {
     let mut objects = 0;
     for i in 0..s.databases {
         let account = format!("acct{}", i % s.accounts);
@@ -99,15 +125,15 @@ fn fill(root: &Path, s: &Settings, today: NaiveDate) -> std::io::Result<usize> {
             let date = today - Duration::days(back);
             let key = format!("{account}/{date}/{db}.sql");
             let bytes = 200 + (i * 37 + back as usize * 11) % 600;
-            write(root, &key, &vec![b'-'; bytes])?;
+            write(&key, &vec![b'-'; bytes])?;
             let m = manifest(&account, &db, date, &key, bytes);
-            write(root, &format!("{account}/{date}/{db}.manifest.json"), m.as_bytes())?;
+            write(&format!("{account}/{date}/{db}.manifest.json"), m.as_bytes())?;
             objects += 2;
             let verified_ok = i % 20 == 0 && back < 3;
             let defective = i % 100 == 7 && back == 0;
             if verified_ok || defective {
                 let v = verification(&account, &db, date, &key, bytes, verified_ok);
-                write(root, &format!("{account}/{date}/{db}.verification.json"), v.as_bytes())?;
+                write(&format!("{account}/{date}/{db}.verification.json"), v.as_bytes())?;
                 objects += 1;
             }
         }
@@ -162,19 +188,40 @@ fn row(what: &str, secs: f64, c: Snapshot, fp: (usize, u64)) {
 async fn main() -> BoxResult<()> {
     let s = parse_args()?;
     let today = NaiveDate::from_ymd_opt(2026, 12, 6).ok_or("date")?;
-    let server = S3TestServer::start().await?;
     let started = Instant::now();
-    let objects = fill(&server.data_dir().join(S3TestServer::BUCKET), &s, today)?;
+    let (store, objects, _server): (Arc<dyn BackupSink>, usize, Option<S3TestServer>) =
+        if s.store == "memory" {
+            let sink = ObjectStoreSink::memory();
+            let mut bodies = Vec::new();
+            let objects = fill(&s, today, |key, body| {
+                bodies.push((key.to_owned(), Bytes::copy_from_slice(body)));
+                Ok(())
+            })?;
+            for (key, body) in bodies {
+                sink.put_if_absent(&key, body, PutOptions::default()).await?;
+            }
+            (Arc::new(sink), objects, None)
+        } else {
+            let server = S3TestServer::start().await?;
+            let root = server.data_dir().join(S3TestServer::BUCKET);
+            let objects = fill(&s, today, |key, body| write_file(&root, key, body))?;
+            (Arc::new(server.sink()?), objects, Some(server))
+        };
     println!(
-        "# d1-bench-prune-list: {} databases × {} days, {} accounts, {objects} objects (filled in {:.1} s), today {today}, keep_days 30, min_keep 3",
+        "# d1-bench-prune-list: {} databases × {} days, {} accounts, {objects} objects in {} (filled in {:.1} s), {} ms per read and per listed page, today {today}, keep_days 30, min_keep 3",
         s.databases,
         s.days,
         s.accounts,
-        started.elapsed().as_secs_f64()
+        s.store,
+        started.elapsed().as_secs_f64(),
+        s.latency_ms
     );
     let calls = Arc::new(Calls::default());
     let sink = Arc::new(Counting {
-        inner: server.sink()?,
+        inner: Delayed {
+            inner: store,
+            latency: std::time::Duration::from_millis(s.latency_ms),
+        },
         calls: Arc::clone(&calls),
     });
     let config = Config::from_toml(&config_text(&s), Path::new("bench-prune-list.toml"))?;
