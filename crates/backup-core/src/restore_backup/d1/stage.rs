@@ -302,8 +302,11 @@ impl<'a> Stager<'a> {
         self.used[index] = true;
         match (object, object.created()) {
             (Object::Insert { table, .. }, _) => {
-                let key = ("table".to_owned(), table.clone());
-                if let Some(entry) = self.excluded.get_mut(&key) {
+                let own = ["table", "virtual table"]
+                    .iter()
+                    .map(|kind| ((*kind).to_owned(), table.clone()))
+                    .find(|key| self.excluded.contains_key(key));
+                if let Some(entry) = own.and_then(|key| self.excluded.get_mut(&key)) {
                     if !super::is_module_command(sql, table) {
                         entry.rows = Some(entry.rows.unwrap_or(0) + 1);
                     }
@@ -522,4 +525,82 @@ fn references(tables: &[(String, String)]) -> HashMap<String, Vec<String>> {
         out.insert(name.to_ascii_lowercase(), parents);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn staged(dump: &str, exclude: &[&str]) -> Staged {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let exclude: Vec<String> = exclude.iter().map(|e| (*e).to_owned()).collect();
+        let options = StageOptions {
+            exclude: &exclude,
+            limit: crate::dump::D1_STATEMENT_LIMIT,
+        };
+        stage(dump.as_bytes(), dir.path(), "t", &options).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn an_excluded_table_goes_with_everything_of_its_own() {
+        let dump = "PRAGMA defer_foreign_keys=TRUE;\n\
+                    CREATE TABLE docs (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT);\n\
+                    INSERT INTO \"docs\" (\"id\",\"body\") VALUES(1,'a');\n\
+                    CREATE TABLE keep (a);\n\
+                    INSERT INTO \"keep\" (\"a\") VALUES(1);\n\
+                    CREATE VIRTUAL TABLE f USING fts5(v);\n\
+                    INSERT INTO \"f\" (\"v\") VALUES('x');\n\
+                    INSERT INTO \"f\" (\"v\") VALUES('y');\n\
+                    DELETE FROM sqlite_sequence;\n\
+                    INSERT INTO \"sqlite_sequence\" (\"name\",\"seq\") VALUES('docs',1);\n\
+                    CREATE INDEX docs_body ON docs(body);\n\
+                    CREATE TRIGGER docs_t AFTER INSERT ON docs BEGIN SELECT 1; END;";
+        let staged = staged(dump, &["DOCS", "f"]);
+        assert!(staged.refusal().is_none());
+        let excluded: Vec<(&str, &str, Option<u64>)> = staged
+            .excluded
+            .iter()
+            .map(|e| (e.kind.as_str(), e.name.as_str(), e.rows))
+            .collect();
+        assert_eq!(
+            excluded,
+            [
+                ("index", "docs_body", None),
+                ("row", "sqlite_sequence: docs", None),
+                ("table", "docs", Some(1)),
+                ("trigger", "docs_t", None),
+                ("virtual table", "f", Some(2)),
+            ]
+        );
+        // Kept: the table `keep`, its row; no sqlite_sequence statement (no table kept needs it).
+        assert_eq!(staged.report.statements, 2, "{:?}", staged.report);
+        assert_eq!(staged.report.tables.get("keep"), Some(&1));
+    }
+
+    #[test]
+    fn every_refused_name_is_collected_and_unknown_exclusions_named() {
+        let dump = "CREATE TABLE \"_CF_upper\" (a);\nINSERT INTO \"_CF_upper\" (\"a\") VALUES(1);\n\
+                    CREATE TABLE ok (a);\nCREATE INDEX i ON \"_CF_upper\"(a);\nCREATE TABLE _cf_x (b);";
+        let staged = staged(dump, &[]);
+        let refused: Vec<(u64, &str)> = staged
+            .refused
+            .iter()
+            .map(|r| (r.line, r.kind.as_str()))
+            .collect();
+        assert_eq!(refused, [(1, "table"), (4, "index"), (5, "table")]);
+        let message = staged.refusal().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("leave out _CF_upper, _cf_x"), "{message}");
+        let unknown = staged_names(dump);
+        assert!(
+            unknown.contains("nope") && unknown.contains("ok"),
+            "{unknown}"
+        );
+    }
+
+    fn staged_names(dump: &str) -> String {
+        staged(dump, &["nope", "_CF_upper", "_cf_x"])
+            .refusal()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
 }
