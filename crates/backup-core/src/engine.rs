@@ -241,9 +241,8 @@ impl EngineBuilder {
             if let Some(base) = &self.config.cloudflare.api_base_url {
                 builder = builder.base_url(base.clone());
             }
-            if let Some(requests) = request_budget(&self.config, self.shard) {
-                builder = builder.rate_limit(RateLimit::per_five_minutes(requests));
-            }
+            let requests = request_budget(&self.config, self.shard);
+            builder = builder.rate_limit(RateLimit::per_five_minutes(requests));
             let client = builder.build().map_err(|source| {
                 Error::from(source).context(format_args!(
                     "cannot set up the D1 API client for account {}",
@@ -274,21 +273,14 @@ impl EngineBuilder {
 }
 
 /// The requests each token may make per five minutes: the configured budget (default
-/// [`DEFAULT_REQUESTS_PER_FIVE_MINUTES`]), divided among the shards; `None` leaves the
-/// client's default.
-pub(crate) fn request_budget(config: &Config, shard: Option<Shard>) -> Option<u32> {
-    let configured = config.cloudflare.requests_per_five_minutes;
-    match shard {
-        Some(shard) => {
-            Some(shard.share_of(configured.unwrap_or(DEFAULT_REQUESTS_PER_FIVE_MINUTES)))
-        }
-        None => configured,
-    }
+/// [`RateLimit::default`]'s), divided among the shards.
+pub(crate) fn request_budget(config: &Config, shard: Option<Shard>) -> u32 {
+    let budget = config
+        .cloudflare
+        .requests_per_five_minutes
+        .unwrap_or_else(|| RateLimit::default().requests);
+    shard.map_or(budget, |shard| shard.share_of(budget))
 }
-
-/// Each token's request budget per five minutes when the config sets none (Cloudflare allows
-/// 1,200 and then refuses every call for up to five minutes).
-pub const DEFAULT_REQUESTS_PER_FIVE_MINUTES: u32 = 900;
 
 /// The client an engine builds when the caller gives none: D1's default connect timeout, and
 /// the rest of reqwest's defaults.

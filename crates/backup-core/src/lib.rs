@@ -213,7 +213,7 @@ pub use daemon::DaemonEvent;
 pub use dump::{
     DefectKind, DefectScanner, Defects, DumpStatements, RestoreError, SharedScanner, TableDefects,
 };
-pub use engine::{DEFAULT_REQUESTS_PER_FIVE_MINUTES, Engine, EngineBuilder};
+pub use engine::{Engine, EngineBuilder};
 pub use error::{ConfigError, Error, ErrorKind, Problem, Result};
 pub use formats::{
     DumpConsistency, HEARTBEAT_KIND, HEARTBEAT_VERSION, Heartbeat, HeartbeatDatabase,

@@ -94,59 +94,51 @@ const LIST_PAGE: usize = 100;
 /// which accounts, the API calls expected per token, and the time that takes at each token's
 /// budget.
 pub(crate) fn log_plan(engine: &crate::engine::Engine, targets: &[Target<'_>]) {
+    let config = engine.config();
     let shard = engine
         .shard()
         .map(|s| format!(" (shard {s})"))
         .unwrap_or_default();
-    let local = targets.iter().filter(|t| t.entry.sqlite.is_some()).count();
+    // Per account: its remote databases, and whether any needs the list endpoint.
+    let mut accounts: BTreeMap<usize, (usize, bool)> = BTreeMap::new();
+    let mut local = 0;
+    for t in targets {
+        let account = accounts.entry(t.account_index).or_default();
+        if t.entry.sqlite.is_some() {
+            local += 1;
+        } else {
+            account.0 += 1;
+            account.1 |= t.entry.id.is_none();
+        }
+    }
     tracing::info!(
         "plan{shard}: {} database(s) in {} account(s), {local} of them local",
         thousands(targets.len()),
-        names_by_account(targets).len()
+        accounts.len()
     );
-    let config = engine.config();
-    let budget = crate::engine::request_budget(config, engine.shard())
-        .unwrap_or(crate::engine::DEFAULT_REQUESTS_PER_FIVE_MINUTES);
     let mut by_token: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-    for (index, names) in names_by_account(targets) {
+    for (index, (remote, unresolved)) in accounts {
         let account = &config.accounts[index];
-        let Some(token) = account.token_env.as_deref() else {
+        let Some(token) = account.token_env.as_deref().filter(|_| remote > 0) else {
             continue;
         };
-        let remote: Vec<&Target<'_>> = targets
-            .iter()
-            .filter(|t| t.account_index == index && t.entry.sqlite.is_none())
-            .collect();
-        let unresolved = remote.iter().any(|t| t.entry.id.is_none());
         let listing = if unresolved {
-            account
-                .databases
-                .len()
-                .max(names.len())
-                .div_ceil(LIST_PAGE)
-                .max(1)
+            account.databases.len().max(remote).div_ceil(LIST_PAGE)
         } else {
             0
         };
         let entry = by_token.entry(token).or_default();
-        entry.0 += remote.len();
-        entry.1 += remote.len() * CALLS_PER_EXPORT + listing;
+        entry.0 += remote;
+        entry.1 += remote * CALLS_PER_EXPORT + listing;
     }
+    let budget = crate::engine::request_budget(config, engine.shard()).max(1) as usize;
     for (token, (databases, calls)) in by_token {
-        // The budget refills every five minutes; the first five minutes' worth goes at once.
-        let minutes = calls
-            .saturating_sub(budget as usize)
-            .div_ceil(budget as usize)
-            * 5;
+        // The client paces requests evenly over the five minutes (bursts of 10 only).
+        let minutes = (calls * 5).div_ceil(budget);
         tracing::info!(
-            "plan: token {token}: {} database(s), about {} API calls ({CALLS_PER_EXPORT} per export); at {budget} per 5 minutes that takes {}",
+            "plan: token {token}: {} database(s), about {} API calls ({CALLS_PER_EXPORT} per export); at {budget} per 5 minutes that takes about {minutes} minute(s) or more",
             thousands(databases),
             thousands(calls),
-            if minutes == 0 {
-                "less than 5 minutes of budget".to_owned()
-            } else {
-                format!("at least {minutes} minutes")
-            }
         );
     }
 }

@@ -22,6 +22,16 @@ pub(crate) fn quote_ident(name: &str) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// Whether D1 refuses to create or read an object named `name`: every name starting with
+/// `_cf_` in any case (`_CF_upper`, `_Cf_x`; `not authorized: SQLITE_AUTH`). Wider than
+/// [`TableClass::D1`], which is what D1's export skips (the exact prefix): older databases and
+/// local files can hold names the export writes and the import refuses.
+pub(crate) fn refused_by_d1(name: &str) -> bool {
+    name.as_bytes()
+        .get(..4)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(b"_cf_"))
+}
+
 /// What a table is to a dump, by its name alone: the one rule for "internal" tables.
 ///
 /// D1's export skips every table whose name starts with `_cf_` (D1's own) or `sqlite_`
@@ -133,5 +143,14 @@ mod tests {
             pick(TableClass::is_sqlite_own),
             [TableClass::Sequence, TableClass::Stat, TableClass::Sqlite]
         );
+    }
+    #[test]
+    fn reserved_names_are_d1s_in_any_case() {
+        for name in ["_cf_KV", "_CF_upper", "_Cf_x", "_cF_"] {
+            assert!(refused_by_d1(name), "{name}");
+        }
+        for name in ["cf_x", "_cfx", "x_cf_", "_c", "", "_cé"] {
+            assert!(!refused_by_d1(name), "{name}");
+        }
     }
 }

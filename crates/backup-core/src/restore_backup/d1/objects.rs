@@ -73,14 +73,6 @@ impl Object {
     }
 }
 
-/// Whether D1 refuses `name`: every name starting with `_cf_`, in any case
-/// (`not authorized: SQLITE_AUTH`).
-pub(super) fn reserved(name: &str) -> bool {
-    name.as_bytes()
-        .get(..4)
-        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(b"_cf_"))
-}
-
 /// Two names SQLite takes as the same (case folded for ASCII, as SQLite folds them).
 pub(super) fn same_name(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
@@ -343,15 +335,5 @@ mod tests {
         assert_eq!(row.table(), Some("archive"));
         let row = classify("INSERT INTO \"t\" (\"a\") VALUES('x');");
         assert_eq!(row.table(), Some("t"));
-    }
-
-    #[test]
-    fn reserved_names_are_d1s_in_any_case() {
-        for name in ["_cf_KV", "_CF_upper", "_Cf_x", "_cF_"] {
-            assert!(reserved(name), "{name}");
-        }
-        for name in ["cf_x", "_cfx", "x_cf_", "_c", "", "_cé"] {
-            assert!(!reserved(name), "{name}");
-        }
     }
 }

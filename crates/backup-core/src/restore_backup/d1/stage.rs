@@ -21,6 +21,7 @@ use crate::restore_backup::{ExcludedObject, ImportRefusal, RefusedStatement, Res
 
 use super::frames::FrameWriter;
 use super::objects::{self, Object};
+use crate::dump::names::refused_by_d1;
 
 /// What the caller asks of the staging.
 pub(super) struct StageOptions<'a> {
@@ -228,14 +229,14 @@ impl<'a> Stager<'a> {
         if self.exclude(&object, sql) {
             return Ok(());
         }
-        if let Some(name) = object.created().filter(|n| objects::reserved(n)) {
+        if let Some(name) = object.created().filter(|n| refused_by_d1(n)) {
             if matches!(object, Object::Table { .. }) {
                 self.refused_tables.push(name.to_owned());
             }
             self.refuse(line, &object, Some(name), reserved_reason(&object));
             return Ok(());
         }
-        if let Some(table) = object.table().filter(|t| objects::reserved(t)) {
+        if let Some(table) = object.table().filter(|t| refused_by_d1(t)) {
             let refused = self
                 .refused_tables
                 .iter()
@@ -423,7 +424,7 @@ impl<'a> Stager<'a> {
 
 fn reserved_reason(object: &Object) -> String {
     match object {
-        Object::Index { table, .. } | Object::Trigger { table, .. } if objects::reserved(table) => {
+        Object::Index { table, .. } | Object::Trigger { table, .. } if refused_by_d1(table) => {
             format!(
                 "it belongs to table {table}, and D1 refuses every name starting with _cf_, in any case (not authorized: SQLITE_AUTH)"
             )
