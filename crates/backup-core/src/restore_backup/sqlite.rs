@@ -174,7 +174,7 @@ fn restore_file(
     let mut warnings = restore::check_database(&conn).map_err(dump_error)?;
     if stats.oversized_statements > 0 {
         warnings.push(format!(
-            "{} statement(s) are longer than D1's {D1_MAX_STATEMENT_BYTES}-byte limit: this backup cannot be imported into D1 as it is",
+            "{} statement(s) are longer than D1's {D1_MAX_STATEMENT_BYTES}-byte limit: the file itself (wrangler d1 execute, D1's import) is refused by D1; a restore into D1 by d1-backup rewrites such rows into statements that fit",
             stats.oversized_statements
         ));
     }
