@@ -15,7 +15,7 @@ use d1_backup::core::tokio_util::sync::CancellationToken;
 use d1_backup::core::{Config, Engine, RunOptions, Secrets};
 use d1_backup::r2_sink::{
     BackupSink, ByteStream, Capabilities, Error, ErrorKind, ObjectInfo, ObjectStoreSink,
-    PutOptions, PutReceipt, Result,
+    OpenUpload, PutOptions, PutReceipt, Result,
 };
 use futures::stream::BoxStream;
 
@@ -87,6 +87,17 @@ impl<S: BackupSink> BackupSink for Guarded<S> {
 
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
+    }
+
+    async fn abort_upload(&self, key: &str, upload_id: &str) -> Result<bool> {
+        self.check(key)?;
+        self.inner.abort_upload(key, upload_id).await
+    }
+
+    async fn list_uploads(&self, prefix: &str) -> Result<Vec<OpenUpload>> {
+        let mut uploads = self.inner.list_uploads(prefix).await?;
+        uploads.retain(|upload| upload.key.starts_with(&self.allowed));
+        Ok(uploads)
     }
 }
 

@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use r2_sink::{BackupSink, ByteStream, Capabilities, ObjectInfo, PutOptions, PutReceipt, Result};
+use r2_sink::{
+    BackupSink, ByteStream, Capabilities, ObjectInfo, OpenUpload, PutOptions, PutReceipt, Result,
+};
 
 /// Calls made through a [`Counting`] sink.
 #[derive(Debug, Default)]
@@ -127,5 +129,13 @@ impl<S: BackupSink> BackupSink for Counting<S> {
 
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
+    }
+
+    async fn abort_upload(&self, key: &str, upload_id: &str) -> Result<bool> {
+        self.inner.abort_upload(key, upload_id).await
+    }
+
+    async fn list_uploads(&self, prefix: &str) -> Result<Vec<OpenUpload>> {
+        self.inner.list_uploads(prefix).await
     }
 }

@@ -11,7 +11,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use r2_sink::{BackupSink, ByteStream, Capabilities, ObjectInfo, PutOptions, PutReceipt, Result};
+use r2_sink::{
+    BackupSink, ByteStream, Capabilities, ObjectInfo, OpenUpload, PutOptions, PutReceipt, Result,
+};
 
 /// Keys per listed page, as S3's ListObjectsV2 answers them.
 const PAGE: u64 = 1000;
@@ -87,5 +89,15 @@ impl<S: BackupSink> BackupSink for Delayed<S> {
 
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
+    }
+
+    async fn abort_upload(&self, key: &str, upload_id: &str) -> Result<bool> {
+        self.round_trip().await;
+        self.inner.abort_upload(key, upload_id).await
+    }
+
+    async fn list_uploads(&self, prefix: &str) -> Result<Vec<OpenUpload>> {
+        self.round_trip().await;
+        self.inner.list_uploads(prefix).await
     }
 }

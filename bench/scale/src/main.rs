@@ -17,6 +17,8 @@
 //!                [--poll-interval-ms 1000] [--days 40] [--dump-kib 16]
 //! ```
 
+#[path = "../../server/src/vocab.rs"]
+mod vocab;
 #[path = "../../server/src/generate.rs"]
 #[allow(dead_code)]
 mod generate;

@@ -234,7 +234,9 @@ pub use options::{Force, RunOptions};
 pub use processes::{Processes, UnknownProcesses};
 pub use progress::{EventKind, Progress, ProgressEvent};
 pub use prune::{PruneMode, PruneOptions};
-pub use report::{DatabaseReport, HeartbeatOutcome, PruneDecision, PruneReport, RunReport, Status};
+pub use report::{
+    DatabaseReport, HeartbeatOutcome, PruneDecision, PruneReport, RunReport, StaleUpload, Status,
+};
 #[cfg(feature = "sqlite")]
 pub use restore::{
     KEEP_GOING_LISTED, RestoreStats, check_database, count_rows, restore_dump,

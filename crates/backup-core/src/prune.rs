@@ -7,14 +7,15 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Duration, NaiveDate};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use crate::catalog::{self, Found};
 use crate::config::AccountConfig;
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::layout::{self, LayoutKey};
 use crate::plan;
-use crate::report::{PruneDecision, PruneReport, RunReport, Status};
+use crate::report::{PruneDecision, PruneReport, RunReport, StaleUpload, Status};
 use crate::retention::{self, Action, Candidate, RetentionPolicy};
 use crate::selector::Selector;
 
@@ -69,7 +70,16 @@ impl PruneOptions {
 pub(crate) async fn prune(engine: &Engine, options: &PruneOptions) -> Result<PruneReport, Error> {
     let targets = plan::select(engine.config(), &options.only)?;
     let wanted = plan::names_by_account(&targets);
-    Ok(prune_databases(engine, &wanted, options.today, options.mode).await)
+    let mut report = prune_databases(engine, &wanted, options.today, options.mode).await;
+    // Without --only, every unfinished upload of the layout counts (also of databases no
+    // longer configured: an upload is never a backup); with it, those of the selection.
+    let names = if options.only.is_empty() {
+        None
+    } else {
+        Some(&wanted)
+    };
+    sweep_stale_uploads(engine, &wanted, names, options.mode, &mut report).await;
+    Ok(report)
 }
 
 /// Applies retention after a run, only to the databases whose backup it completed (or
@@ -83,7 +93,9 @@ pub(crate) async fn prune_after(engine: &Engine, report: &RunReport) -> PruneRep
             }
         }
     }
-    prune_databases(engine, &wanted, report.date, PruneMode::Delete).await
+    let mut pruned = prune_databases(engine, &wanted, report.date, PruneMode::Delete).await;
+    sweep_stale_uploads(engine, &wanted, None, PruneMode::Delete, &mut pruned).await;
+    pruned
 }
 
 async fn prune_databases(
@@ -98,6 +110,7 @@ async fn prune_databases(
         dry_run: mode == PruneMode::DryRun,
         decisions: Vec::new(),
         deleted: 0,
+        stale_uploads: Vec::new(),
         errors: Vec::new(),
     };
     for (&index, databases) in wanted {
@@ -224,4 +237,76 @@ async fn failed_verifications(
 /// Splits `found` (in database, date order) into one slice per database.
 fn by_database(found: &mut [Found]) -> impl Iterator<Item = &mut [Found]> {
     found.chunk_by_mut(|a, b| a.database == b.database)
+}
+
+/// How long an upload stays unfinished before it counts as abandoned: the largest backup
+/// (D1's 10 GB) exports and uploads in hours, and no run outlives its lease by a day.
+const STALE_UPLOAD_HOURS: i64 = 24;
+
+/// Aborts (or, in a dry run, reports) the multipart uploads under the layout of the accounts
+/// in `accounts` that started more than [`STALE_UPLOAD_HOURS`] ago; with `names`, only those
+/// of the named databases. Best effort, on sinks that list their open uploads: a failure to
+/// list or abort is logged and the upload is left to the bucket's lifecycle rule.
+async fn sweep_stale_uploads(
+    engine: &Engine,
+    accounts: &BTreeMap<usize, Vec<&str>>,
+    names: Option<&BTreeMap<usize, Vec<&str>>>,
+    mode: PruneMode,
+    report: &mut PruneReport,
+) {
+    let sink = engine.sink().as_ref();
+    if !sink.capabilities().lists_uploads {
+        return;
+    }
+    let cutoff = engine.clock().now() - Duration::hours(STALE_UPLOAD_HOURS);
+    for &index in accounts.keys() {
+        let account = &engine.config().accounts[index];
+        let uploads = match sink.list_uploads(&format!("{}/", account.prefix)).await {
+            Ok(uploads) => uploads,
+            Err(error) => {
+                tracing::warn!(
+                    "cannot list the unfinished uploads under {}/ (left to the bucket's lifecycle rule): {}",
+                    account.prefix,
+                    Error::from(error).chain()
+                );
+                continue;
+            }
+        };
+        for upload in uploads {
+            let Some((_, database, LayoutKey::Dump(_))) =
+                layout::parse_key(&account.prefix, &upload.key)
+            else {
+                continue;
+            };
+            let selected = names.is_none_or(|names| {
+                names
+                    .get(&index)
+                    .is_some_and(|n| n.contains(&database.as_str()))
+            });
+            let Some(started_at) = upload.initiated.map(DateTime::<Utc>::from) else {
+                continue;
+            };
+            if !selected || started_at >= cutoff {
+                continue;
+            }
+            let aborted = mode == PruneMode::Delete
+                && match sink.abort_upload(&upload.key, &upload.upload_id).await {
+                    Ok(aborted) => aborted,
+                    Err(error) => {
+                        tracing::warn!(
+                            "cannot abort the unfinished upload of {} (started {started_at}): {}",
+                            upload.key,
+                            Error::from(error).chain()
+                        );
+                        false
+                    }
+                };
+            report.stale_uploads.push(StaleUpload {
+                account: account.name.clone(),
+                key: upload.key,
+                started_at,
+                aborted,
+            });
+        }
+    }
 }

@@ -180,9 +180,27 @@ pub struct PruneReport {
     pub decisions: Vec<PruneDecision>,
     /// Objects deleted.
     pub deleted: usize,
+    /// Multipart uploads of the layout left unfinished for more than a day (by runs that
+    /// died before recording them, or whose lease was never taken over), aborted or, in a
+    /// dry run, to be aborted. Empty where the store cannot list its open uploads.
+    pub stale_uploads: Vec<StaleUpload>,
     /// Problems that stopped part of the prune (listing or deleting failed); nothing is
     /// deleted for a database whose backups could not all be read.
     pub errors: Vec<String>,
+}
+
+/// A multipart upload under the layout that has stayed unfinished for more than a day.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct StaleUpload {
+    /// The account's configured name.
+    pub account: String,
+    /// The key the upload would have completed at.
+    pub key: String,
+    /// When the store says it started.
+    pub started_at: DateTime<Utc>,
+    /// True when it was aborted (false in a dry run, or when the abort failed: see `errors`).
+    pub aborted: bool,
 }
 
 /// One keep-or-delete decision.

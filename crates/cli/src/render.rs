@@ -186,6 +186,19 @@ pub(crate) fn prune_summary(report: &PruneReport, detail: Detail) {
             d.keys.len()
         );
     }
+    for upload in &report.stale_uploads {
+        let verb = match (report.dry_run, upload.aborted) {
+            (true, _) => "would abort",
+            (false, true) => "abort",
+            (false, false) => "NOT aborted",
+        };
+        let _ = writeln!(
+            out,
+            "{verb:<12} {}  unfinished upload started {} (more than a day ago)",
+            upload.key,
+            upload.started_at.format("%Y-%m-%d %H:%M UTC")
+        );
+    }
     for error in &report.errors {
         let _ = writeln!(out, "ERROR        {error}");
     }

@@ -42,12 +42,7 @@ pub(crate) fn r2(options: &R2Options) -> Result<BuiltS3> {
         return Err(config("R2 jurisdiction must be a name such as \"eu\""));
     }
     let endpoint = options.endpoint_url();
-    // An explicit endpoint is the caller saying which scheme to use (proxies, tests).
-    let allow_http = if options.endpoint.is_some() {
-        AllowHttp::Yes
-    } else {
-        AllowHttp::No
-    };
+    let allow_http = r2_allow_http(options);
     let store = build_s3(&S3Target {
         endpoint: &endpoint,
         bucket: &options.bucket,
@@ -73,6 +68,15 @@ pub(crate) fn r2(options: &R2Options) -> Result<BuiltS3> {
         options.bucket
     );
     Ok((store.clone(), store, label))
+}
+
+/// An explicit R2 endpoint is the caller saying which scheme to use (proxies, tests).
+pub(crate) fn r2_allow_http(options: &R2Options) -> AllowHttp {
+    if options.endpoint.is_some() {
+        AllowHttp::Yes
+    } else {
+        AllowHttp::No
+    }
 }
 
 pub(crate) fn s3(options: &S3Options) -> Result<BuiltS3> {

@@ -69,6 +69,7 @@ mod options;
 mod sink;
 mod store;
 mod upload;
+mod uploads;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -83,3 +84,4 @@ pub use sink::{
     UploadStarted,
 };
 pub use store::ObjectStoreSink;
+pub use uploads::OpenUpload;

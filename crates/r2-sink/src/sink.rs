@@ -11,6 +11,7 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
 use crate::Result;
+use crate::uploads::OpenUpload;
 
 /// A stream of bytes: the body of a put, or the result of a get.
 ///
@@ -103,6 +104,16 @@ pub trait BackupSink: Send + Sync + std::fmt::Debug {
         let _ = (key, upload_id);
         Ok(false)
     }
+
+    /// Lists the multipart uploads the store holds open (started, neither completed nor
+    /// aborted) for keys starting with `prefix`, in key order.
+    ///
+    /// Sinks that cannot list them ([`Capabilities::lists_uploads`] is false; the default)
+    /// return an empty list.
+    async fn list_uploads(&self, prefix: &str) -> Result<Vec<OpenUpload>> {
+        let _ = prefix;
+        Ok(Vec::new())
+    }
 }
 
 /// Optional abilities of a [`BackupSink`].
@@ -114,6 +125,8 @@ pub struct Capabilities {
     /// Multipart uploads have ids: [`PutOptions::upload_observer`] is told each one before
     /// its first part is sent, and [`BackupSink::abort_upload`] aborts one by id.
     pub upload_ids: bool,
+    /// [`BackupSink::list_uploads`] lists the store's open multipart uploads.
+    pub lists_uploads: bool,
 }
 
 impl Capabilities {
@@ -128,6 +141,13 @@ impl Capabilities {
     #[must_use]
     pub fn with_upload_ids(mut self, upload_ids: bool) -> Self {
         self.upload_ids = upload_ids;
+        self
+    }
+
+    /// Sets [`Capabilities::lists_uploads`].
+    #[must_use]
+    pub fn with_lists_uploads(mut self, lists_uploads: bool) -> Self {
+        self.lists_uploads = lists_uploads;
         self
     }
 }
@@ -333,6 +353,10 @@ macro_rules! forward_sink {
 
             async fn abort_upload(&self, key: &str, upload_id: &str) -> Result<bool> {
                 (**self).abort_upload(key, upload_id).await
+            }
+
+            async fn list_uploads(&self, prefix: &str) -> Result<Vec<OpenUpload>> {
+                (**self).list_uploads(prefix).await
             }
         }
     };

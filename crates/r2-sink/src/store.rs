@@ -16,6 +16,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::options::{LocalOptions, MultipartOptions, R2Options, S3Options};
 use crate::sink::{BackupSink, ByteStream, Capabilities, ObjectInfo, PutOptions, PutReceipt};
 use crate::upload::StreamingPut;
+use crate::uploads::{ListerTarget, OpenUpload, UploadLister};
 
 /// S3's DeleteObjects takes at most this many keys.
 const DELETE_BATCH: usize = 1000;
@@ -37,6 +38,8 @@ struct Inner {
     /// The same store through its upload-id API, where it has one (S3 and R2): multipart
     /// uploads go through it, so their ids can be recorded and aborted later.
     ids: Option<Arc<dyn MultipartStore>>,
+    /// Lists the store's open multipart uploads (S3 and R2).
+    lister: Option<UploadLister>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -71,21 +74,30 @@ impl ObjectStoreSink {
     /// A sink for a Cloudflare R2 bucket, through R2's S3 API (region `auto`).
     pub fn r2(options: R2Options) -> Result<Self> {
         let (store, ids, label) = builders::r2(&options)?;
-        let mut sink = Self::new(store, Backend::S3, label, options.http.multipart);
-        if let Some(inner) = Arc::get_mut(&mut sink.inner) {
-            inner.ids = Some(ids);
-        }
-        Ok(sink)
+        let endpoint = options.endpoint_url();
+        let lister = UploadLister::new(&ListerTarget {
+            endpoint: &endpoint,
+            bucket: &options.bucket,
+            region: "auto",
+            credentials: &options.credentials,
+            allow_http: builders::r2_allow_http(&options),
+            timeout: options.http.request_timeout(),
+        })?;
+        Ok(Self::new(store, Backend::S3, label, options.http.multipart).with_ids(ids, lister))
     }
 
     /// A sink for a bucket on any S3-compatible endpoint (path-style requests).
     pub fn s3(options: S3Options) -> Result<Self> {
         let (store, ids, label) = builders::s3(&options)?;
-        let mut sink = Self::new(store, Backend::S3, label, options.http.multipart);
-        if let Some(inner) = Arc::get_mut(&mut sink.inner) {
-            inner.ids = Some(ids);
-        }
-        Ok(sink)
+        let lister = UploadLister::new(&ListerTarget {
+            endpoint: &options.endpoint,
+            bucket: &options.bucket,
+            region: &options.region,
+            credentials: &options.credentials,
+            allow_http: options.allow_http,
+            timeout: options.http.request_timeout(),
+        })?;
+        Ok(Self::new(store, Backend::S3, label, options.http.multipart).with_ids(ids, lister))
     }
 
     /// A sink writing files under `root`, which is created if missing.
@@ -117,8 +129,18 @@ impl ObjectStoreSink {
                 label,
                 multipart,
                 ids: None,
+                lister: None,
             }),
         }
+    }
+
+    /// Adds the upload-id API and the upload lister of an S3 or R2 store.
+    fn with_ids(mut self, ids: Arc<dyn MultipartStore>, lister: UploadLister) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.ids = Some(ids);
+            inner.lister = Some(lister);
+        }
+        self
     }
 
     /// The part size and parallelism this sink uses.
@@ -286,6 +308,14 @@ impl BackupSink for ObjectStoreSink {
         Capabilities::default()
             .with_stores_metadata(self.inner.backend != Backend::Local)
             .with_upload_ids(self.inner.ids.is_some())
+            .with_lists_uploads(self.inner.lister.is_some())
+    }
+
+    async fn list_uploads(&self, prefix: &str) -> Result<Vec<OpenUpload>> {
+        match &self.inner.lister {
+            Some(lister) => lister.list(prefix).await,
+            None => Ok(Vec::new()),
+        }
     }
 
     async fn abort_upload(&self, key: &str, upload_id: &str) -> Result<bool> {

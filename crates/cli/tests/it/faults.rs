@@ -1122,3 +1122,102 @@ async fn no_output_of_any_command_shows_a_secret_even_through_faults() {
     }
     world.assert_no_secrets();
 }
+
+/// The open multipart uploads `aws s3api list-multipart-uploads` (the real AWS CLI) sees in
+/// the bucket, by key; `None` when the AWS CLI is not installed here (`.ci/run` installs it,
+/// and under `CI` its absence fails the test).
+async fn aws_cli_open_uploads(world: &World) -> Option<Vec<String>> {
+    let mut command = tokio::process::Command::new("aws");
+    command
+        .args([
+            "s3api",
+            "list-multipart-uploads",
+            "--output",
+            "json",
+            "--bucket",
+        ])
+        .arg(world.s3.bucket())
+        .args(["--endpoint-url", &world.s3.endpoint()])
+        .env("AWS_ACCESS_KEY_ID", S3TestServer::ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", S3TestServer::SECRET_ACCESS_KEY)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+    let output = match command.output().await {
+        Ok(output) => output,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "the AWS CLI is missing; .ci/run installs it"
+            );
+            eprintln!("skipping the AWS CLI check: `aws` is not installed");
+            return None;
+        }
+        Err(error) => panic!("aws: {error}"),
+    };
+    assert!(output.status.success(), "aws: {}", text(&output.stderr));
+    // An empty answer is an empty body, or a document without "Uploads".
+    let listed: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    let mut keys: Vec<String> = listed["Uploads"]
+        .as_array()
+        .map(|uploads| {
+            uploads
+                .iter()
+                .map(|u| u["Key"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    keys.sort();
+    Some(keys)
+}
+
+/// Issue 15: an upload left open by a run killed before it could record the upload id
+/// (nothing names it anywhere) is aborted by `prune` once it is a day old; younger uploads
+/// and keys outside the layout are left alone. Checked with the AWS CLI's own listing.
+#[tokio::test]
+async fn prune_aborts_unrecorded_uploads_older_than_a_day_under_the_layout() {
+    let world = World::new("").await;
+    let old = "d1/2026-11-28/ops-db.sql";
+    let elsewhere = "d1/exports/big.bin";
+    let other_account = "other/2026-11-28/ops-db.sql";
+    for key in [old, elsewhere, other_account] {
+        world.s3.start_upload(key).await.unwrap();
+    }
+    world.s3.age_open_uploads(Duration::from_hours(72));
+    let young = "d1/2026-11-30/engine-db.sql.zst";
+    world.s3.start_upload(young).await.unwrap();
+    if let Some(keys) = aws_cli_open_uploads(&world).await {
+        assert_eq!(keys, [old, young, elsewhere, other_account]);
+    }
+
+    let dry = world
+        .run(&["prune", "--dry-run", "--json", "--date", DATE])
+        .await;
+    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry.stderr));
+    let report: Value = serde_json::from_slice(&dry.stdout).unwrap();
+    let stale = report["stale_uploads"].as_array().unwrap();
+    assert_eq!(stale.len(), 1, "{report}");
+    assert_eq!(stale[0]["key"], old);
+    assert_eq!(stale[0]["account"], "ucca");
+    assert_eq!(stale[0]["aborted"], false);
+    assert!(
+        text(&dry.stderr).contains(&format!("would abort  {old}")),
+        "{}",
+        text(&dry.stderr)
+    );
+    assert_eq!(
+        world.s3.list_multipart_uploads().await.len(),
+        4,
+        "a dry run aborts nothing"
+    );
+
+    let prune = world.run(&["prune", "--json", "--date", DATE]).await;
+    assert_eq!(prune.status.code(), Some(0), "{}", text(&prune.stderr));
+    let report: Value = serde_json::from_slice(&prune.stdout).unwrap();
+    assert_eq!(report["stale_uploads"][0]["aborted"], true, "{report}");
+    assert_eq!(world.s3.list_multipart_uploads().await.len(), 3);
+    if let Some(keys) = aws_cli_open_uploads(&world).await {
+        assert_eq!(keys, [young, elsewhere, other_account]);
+    }
+    world.assert_no_secrets();
+}

@@ -177,6 +177,36 @@ impl S3TestServer {
         ids
     }
 
+    /// Starts a multipart upload of `key` and leaves it open (no part, never completed), as a
+    /// process killed before recording it would; returns its upload id.
+    pub async fn start_upload(&self, key: &str) -> crate::Result<String> {
+        use object_store::multipart::MultipartStore;
+        let store = object_store::aws::AmazonS3Builder::new()
+            .with_endpoint(self.endpoint())
+            .with_region("us-east-1")
+            .with_bucket_name(BUCKET)
+            .with_access_key_id(ACCESS_KEY_ID)
+            .with_secret_access_key(SECRET_ACCESS_KEY)
+            .with_allow_http(true)
+            .build()
+            .map_err(|e| crate::Error::from_store("test S3 client", e))?;
+        store
+            .create_multipart(&object_store::path::Path::from(key))
+            .await
+            .map_err(|e| crate::Error::from_store(format!("start an upload of {key:?}"), e))
+    }
+
+    /// Moves the start of every open multipart upload back by `by`, as if it had been
+    /// left open that long; ListMultipartUploads reports the earlier time.
+    pub fn age_open_uploads(&self, by: std::time::Duration) {
+        for upload in self.state.book().open.values_mut() {
+            upload.initiated = upload
+                .initiated
+                .checked_sub(by)
+                .unwrap_or(std::time::UNIX_EPOCH);
+        }
+    }
+
     /// Multipart uploads completed so far, with their part sizes.
     pub fn completed_uploads(&self) -> Vec<CompletedUpload> {
         self.state.book().completed.clone()

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::SystemTime;
 
 use futures::StreamExt;
 use s3s::dto::{
@@ -48,8 +49,8 @@ pub(super) struct State {
 /// Bookkeeping of uploads and injected faults.
 #[derive(Debug, Default)]
 pub(super) struct Book {
-    /// Open multipart uploads: upload id to key.
-    pub(super) open: BTreeMap<String, String>,
+    /// Open multipart uploads by upload id.
+    pub(super) open: BTreeMap<String, OpenUpload>,
     /// Sizes of the parts received so far, per upload id and part number.
     pub(super) parts: HashMap<String, BTreeMap<i32, u64>>,
     /// Uploads completed successfully, in order.
@@ -58,6 +59,14 @@ pub(super) struct Book {
     pub(super) failing_parts: std::ops::Range<u64>,
     /// How many more CompleteMultipartUpload requests answer 500.
     pub(super) failing_completes: u64,
+}
+
+/// A multipart upload started and neither completed nor aborted.
+#[derive(Debug, Clone)]
+pub(super) struct OpenUpload {
+    pub(super) key: String,
+    /// When it started, as ListMultipartUploads reports it (tests may move it back).
+    pub(super) initiated: SystemTime,
 }
 
 impl State {
@@ -257,7 +266,8 @@ impl S3 for TestS3 {
         let response = self.inner.create_multipart_upload(req).await?;
         if let Some(id) = &response.output.upload_id {
             let mut book = self.state.book();
-            book.open.insert(id.clone(), key);
+            let initiated = SystemTime::now();
+            book.open.insert(id.clone(), OpenUpload { key, initiated });
             book.parts.insert(id.clone(), BTreeMap::new());
         }
         Ok(response)
@@ -357,23 +367,53 @@ impl S3 for TestS3 {
         &self,
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
-        let prefix = req.input.prefix.unwrap_or_default();
-        let uploads = self
+        // As S3 lists them: in key order, then upload id, after the markers, a page at a time.
+        let input = req.input;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let limit =
+            usize::try_from(input.max_uploads.unwrap_or(1000).clamp(1, 1000)).unwrap_or(1000);
+        let after = (
+            input.key_marker.clone().unwrap_or_default(),
+            input.upload_id_marker.clone().unwrap_or_default(),
+        );
+        let mut open: Vec<(String, String, SystemTime)> = self
             .state
             .book()
             .open
             .iter()
-            .filter(|(_, key)| key.starts_with(&prefix))
-            .map(|(id, key)| MultipartUpload {
-                key: Some(key.clone()),
-                upload_id: Some(id.clone()),
+            .filter(|(_, upload)| upload.key.starts_with(&prefix))
+            .map(|(id, upload)| (upload.key.clone(), id.clone(), upload.initiated))
+            .filter(|(key, id, _)| {
+                after.0.is_empty()
+                    || (key.as_str(), id.as_str()) > (after.0.as_str(), after.1.as_str())
+            })
+            .collect();
+        open.sort();
+        let truncated = open.len() > limit;
+        open.truncate(limit);
+        let last = open.last().map(|(key, id, _)| (key.clone(), id.clone()));
+        let uploads = open
+            .into_iter()
+            .map(|(key, id, initiated)| MultipartUpload {
+                key: Some(key),
+                upload_id: Some(id),
+                initiated: Some(initiated.into()),
                 ..Default::default()
             })
             .collect();
+        let (next_key_marker, next_upload_id_marker) = match last {
+            Some((key, id)) if truncated => (Some(key), Some(id)),
+            _ => (None, None),
+        };
         Ok(S3Response::new(ListMultipartUploadsOutput {
-            bucket: Some(req.input.bucket),
+            bucket: Some(input.bucket),
+            prefix: input.prefix,
+            key_marker: input.key_marker,
+            upload_id_marker: input.upload_id_marker,
             uploads: Some(uploads),
-            is_truncated: Some(false),
+            is_truncated: Some(truncated),
+            next_key_marker,
+            next_upload_id_marker,
             ..Default::default()
         }))
     }
