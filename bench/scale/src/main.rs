@@ -17,11 +17,11 @@
 //!                [--poll-interval-ms 1000] [--days 40] [--dump-kib 16]
 //! ```
 
-#[path = "../../server/src/vocab.rs"]
-mod vocab;
 #[path = "../../server/src/generate.rs"]
 #[allow(dead_code)]
 mod generate;
+#[path = "../../server/src/vocab.rs"]
+mod vocab;
 
 mod counting;
 mod gate;

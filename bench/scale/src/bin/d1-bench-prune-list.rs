@@ -18,8 +18,15 @@
 //! trip (R2 over the internet): then the wall time is the tool's own cost plus its requests
 //! times the round trip, not the in-process S3 server's directory walks.
 //!
+//! With `--store url --endpoint URL [--bucket B]` the objects go by PUT (64 at a time) into an
+//! S3 server started outside the bench (`moto_server`, the `s3s-fs` binary), which must have
+//! the bucket; the keys come from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`. The bucket must
+//! hold nothing else under `acct*/`. A bare listing of every account's folder is timed first,
+//! as the floor `prune` and `list` cannot go under on that server.
+//!
 //! ```text
-//! d1-bench-prune-list [--databases 1000] [--days 35] [--accounts 1] [--store s3|memory] [--latency-ms 0]
+//! d1-bench-prune-list [--databases 1000] [--days 35] [--accounts 1] [--store s3|memory|url]
+//!                     [--endpoint URL] [--bucket bench] [--latency-ms 0]
 //! ```
 
 #[path = "../counting.rs"]
@@ -40,6 +47,7 @@ use r2_sink::{BackupSink, ObjectStoreSink, PutOptions};
 mod delayed;
 use bytes::Bytes;
 use delayed::Delayed;
+use futures::{StreamExt, TryStreamExt};
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -51,6 +59,11 @@ struct Settings {
     store: String,
     /// Added to every read and every listed page.
     latency_ms: u64,
+    /// With `--store url`: an S3 endpoint started by hand (moto, s3s-fs's binary, MinIO),
+    /// its bucket (created if missing), and its keys from `AWS_ACCESS_KEY_ID` /
+    /// `AWS_SECRET_ACCESS_KEY` (default `bench`/`bench`).
+    endpoint: String,
+    bucket: String,
 }
 
 fn parse_args() -> BoxResult<Settings> {
@@ -60,6 +73,8 @@ fn parse_args() -> BoxResult<Settings> {
         accounts: 1,
         store: "s3".to_owned(),
         latency_ms: 0,
+        endpoint: String::new(),
+        bucket: "bench".to_owned(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -68,7 +83,9 @@ fn parse_args() -> BoxResult<Settings> {
             "--databases" => s.databases = value.parse()?,
             "--days" => s.days = value.parse()?,
             "--accounts" => s.accounts = value.parse()?,
-            "--store" if value == "s3" || value == "memory" => s.store = value,
+            "--store" if ["s3", "memory", "url"].contains(&value.as_str()) => s.store = value,
+            "--endpoint" => s.endpoint = value,
+            "--bucket" => s.bucket = value,
             "--latency-ms" => s.latency_ms = value.parse()?,
             other => return Err(format!("unknown flag {other}").into()),
         }
@@ -178,6 +195,22 @@ fn config_text(s: &Settings) -> String {
     text
 }
 
+/// An S3 sink on the server at `--endpoint` (plain HTTP allowed, region us-east-1).
+fn url_sink(s: &Settings) -> BoxResult<ObjectStoreSink> {
+    if s.endpoint.is_empty() {
+        return Err("--store url needs --endpoint URL".into());
+    }
+    let key = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "bench".to_owned());
+    let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "bench".to_owned());
+    let options = r2_sink::S3Options::new(
+        &s.endpoint,
+        &s.bucket,
+        r2_sink::Credentials::new(key, secret),
+    )
+    .allow_http(r2_sink::AllowHttp::Yes);
+    Ok(ObjectStoreSink::s3(options)?)
+}
+
 fn fingerprint(items: impl Iterator<Item = String>) -> (usize, u64) {
     let mut hasher = DefaultHasher::new();
     let mut n = 0;
@@ -208,25 +241,54 @@ async fn main() -> BoxResult<()> {
     let s = parse_args()?;
     let today = NaiveDate::from_ymd_opt(2026, 12, 6).ok_or("date")?;
     let started = Instant::now();
-    let (store, objects, _server): (Arc<dyn BackupSink>, usize, Option<S3TestServer>) =
-        if s.store == "memory" {
-            let sink = ObjectStoreSink::memory();
-            let mut bodies = Vec::new();
-            let objects = fill(&s, today, |key, body| {
-                bodies.push((key.to_owned(), Bytes::copy_from_slice(body)));
-                Ok(())
-            })?;
-            for (key, body) in bodies {
-                sink.put_if_absent(&key, body, PutOptions::default())
+    let (store, objects, _server): (Arc<dyn BackupSink>, usize, Option<S3TestServer>) = if s.store
+        == "memory"
+    {
+        let sink = ObjectStoreSink::memory();
+        let mut bodies = Vec::new();
+        let objects = fill(&s, today, |key, body| {
+            bodies.push((key.to_owned(), Bytes::copy_from_slice(body)));
+            Ok(())
+        })?;
+        for (key, body) in bodies {
+            sink.put_if_absent(&key, body, PutOptions::default())
+                .await?;
+        }
+        (Arc::new(sink), objects, None)
+    } else if s.store == "url" {
+        let sink = url_sink(&s)?;
+        let mut bodies = Vec::new();
+        let objects = fill(&s, today, |key, body| {
+            bodies.push((key.to_owned(), Bytes::copy_from_slice(body)));
+            Ok(())
+        })?;
+        let existing = sink.list("acct").try_collect::<Vec<_>>().await?.len();
+        if existing == 0 {
+            // Dumps first, then manifests and records, as runs write them: a listing showing
+            // a dump newer than its manifest makes the catalog read the manifest.
+            let (dumps, rest): (Vec<_>, Vec<_>) = bodies
+                .into_iter()
+                .partition(|(key, _)| key.ends_with(".sql"));
+            for phase in [dumps, rest] {
+                futures::stream::iter(phase)
+                    .map(|(key, body)| {
+                        let sink = &sink;
+                        async move { sink.put_if_absent(&key, body, PutOptions::default()).await }
+                    })
+                    .buffer_unordered(64)
+                    .try_collect::<Vec<_>>()
                     .await?;
             }
-            (Arc::new(sink), objects, None)
-        } else {
-            let server = S3TestServer::start().await?;
-            let root = server.data_dir().join(S3TestServer::BUCKET);
-            let objects = fill(&s, today, |key, body| write_file(&root, key, body))?;
-            (Arc::new(server.sink()?), objects, Some(server))
-        };
+        } else if existing != objects {
+            return Err(format!("the bucket holds {existing} objects under acct*, not the {objects} this fixture has: empty it first").into());
+        }
+        (Arc::new(sink), objects, None)
+    } else {
+        let server = S3TestServer::start().await?;
+        let root = server.data_dir().join(S3TestServer::BUCKET);
+        let objects = fill(&s, today, |key, body| write_file(&root, key, body))?;
+        (Arc::new(server.sink()?), objects, Some(server))
+    };
     println!(
         "# d1-bench-prune-list: {} databases × {} days, {} accounts, {objects} objects in {} (filled in {:.1} s), {} ms per read and per listed page, today {today}, keep_days 30, min_keep 3",
         s.databases,
@@ -248,10 +310,26 @@ async fn main() -> BoxResult<()> {
     let secrets =
         Secrets::from_pairs((0..s.accounts).map(|a| (format!("TOKEN_{a}"), format!("token-{a}"))));
     let engine = Engine::builder(config, secrets)
-        .sink(sink)
+        .sink(Arc::clone(&sink) as Arc<dyn BackupSink>)
         .owner("bench-prune-list")
         .build()?;
     println!("\n| command | wall | requests | calls | result |\n|---|---|---|---|---|");
+
+    // The floor: one bare listing of every account's folder, nothing read.
+    let before = calls.snapshot();
+    let t = Instant::now();
+    let mut keys = Vec::new();
+    for a in 0..s.accounts {
+        let listed: Vec<_> = sink.list(&format!("acct{a}/")).try_collect().await?;
+        keys.extend(listed.into_iter().map(|o| o.key));
+    }
+    let secs = t.elapsed().as_secs_f64();
+    row(
+        "bare listing",
+        secs,
+        calls.snapshot() - before,
+        fingerprint(keys.into_iter()),
+    );
 
     let before = calls.snapshot();
     let t = Instant::now();
