@@ -11,7 +11,6 @@ use crate::config::ExportMode;
 use crate::engine::Engine;
 use crate::error::error_chain;
 use crate::error::{Error, ErrorKind};
-use crate::layout::LayoutKey;
 use crate::plan;
 use crate::selector::Selector;
 
@@ -33,6 +32,9 @@ pub struct BackupListing {
     pub complete: bool,
     /// How the dump is compressed, when there is a dump.
     pub compression: Option<Compression>,
+    /// Whether the dump is encrypted with age (its key ends in `.age`), when there is a
+    /// dump. Decided from the key: listing needs no identity.
+    pub encrypted: Option<bool>,
     /// The SHA-256 the manifest records, when complete.
     pub sha256: Option<String>,
     /// What the last `verify` of this backup found (true: it restored and checked out),
@@ -135,10 +137,8 @@ fn listing(
         key: dump.map(|o| o.key.clone()),
         bytes: dump.map(|o| o.size),
         complete: f.complete.is_some(),
-        compression: dump.and_then(|o| match o.kind {
-            LayoutKey::Dump(c) => Some(c),
-            _ => None,
-        }),
+        compression: dump.and_then(|o| o.kind.compression()),
+        encrypted: dump.map(|o| o.kind.is_encrypted()),
         sha256: f
             .manifest
             .as_ref()
