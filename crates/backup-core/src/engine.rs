@@ -134,6 +134,11 @@ impl Engine {
         self.recipients.as_deref()
     }
 
+    /// Whether the caller gave an identity ([`EngineBuilder::identity`]).
+    pub(crate) fn has_identity(&self) -> bool {
+        self.identity.is_some()
+    }
+
     /// The identity that decrypts backups: the caller's, else `[encryption] identity_file`
     /// read now. An error of kind [`ErrorKind::Config`](crate::ErrorKind::Config) when there
     /// is neither or the file is unusable; `what` says what needs it.

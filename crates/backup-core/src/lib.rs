@@ -97,6 +97,16 @@
 //! # }
 //! ```
 //!
+//! # Encryption
+//!
+//! With [`EncryptionConfig`] (`[encryption]`, or [`ConfigBuilder::encryption`]) every dump is
+//! encrypted with [age](https://age-encryption.org/v1) to X25519 public keys as it streams,
+//! after compression, and stored as `<db>.sql.age`; the age CLI decrypts it without this
+//! crate. Backing up needs only the public keys ([`Recipients`]). Reading a backup back
+//! (verify, restore) needs an [`AgeIdentity`]: [`EngineBuilder::identity`], or
+//! `identity_file`; without one that is among the backup's recipients those calls fail with
+//! [`ErrorKind::Config`] before anything is read or written.
+//!
 //! # Configuration from a file
 //!
 //! The `d1-backup` command reads the same model from TOML; its relative paths are relative to

@@ -11,7 +11,11 @@ use crate::layout;
 
 /// Validates a configuration read from the file at `origin`.
 pub(crate) fn validate(config: &Config, origin: &Path) -> Result<(), ConfigError> {
-    let problems = problems(config);
+    refuse_if_any(problems(config), origin)
+}
+
+/// `Ok` without problems, else the file's invalid values.
+fn refuse_if_any(problems: Vec<Problem>, origin: &Path) -> Result<(), ConfigError> {
     if problems.is_empty() {
         Ok(())
     } else {
@@ -41,14 +45,7 @@ pub(crate) fn problems(config: &Config) -> Vec<Problem> {
 pub(crate) fn validate_files(config: &Config, origin: &Path) -> Result<(), ConfigError> {
     let mut problems = Vec::new();
     check_files(config, &mut problems);
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(ConfigError::Invalid {
-            path: origin.to_path_buf(),
-            problems,
-        })
-    }
+    refuse_if_any(problems, origin)
 }
 
 /// The problems of the files a configuration names: every key of `[encryption]
