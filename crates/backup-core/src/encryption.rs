@@ -298,7 +298,9 @@ impl Write for Buffer {
 
 /// The plaintext of an age-encrypted body, as an async reader. The header is read (and the
 /// identity tried) before this returns, so a wrong key fails here, before anything is
-/// written; a damaged or truncated body fails while it is read.
+/// written; a damaged or truncated body fails while it is read. (Only what restores needs
+/// it: feature `sqlite`.)
+#[cfg(feature = "sqlite")]
 pub(crate) async fn decrypt(
     body: ByteStream,
     identity: &AgeIdentity,
@@ -313,6 +315,7 @@ pub(crate) async fn decrypt(
     Ok(reader.compat())
 }
 
+#[cfg(feature = "sqlite")]
 fn decrypt_error(e: age::DecryptError) -> Error {
     match e {
         age::DecryptError::NoMatchingKeys => Error::new(
@@ -332,9 +335,6 @@ fn decrypt_error(e: age::DecryptError) -> Error {
 
 #[cfg(test)]
 mod tests {
-    use futures::TryStreamExt;
-    use tokio::io::AsyncReadExt;
-
     use super::*;
 
     fn keypair() -> (AgeIdentity, Recipients) {
@@ -346,6 +346,7 @@ mod tests {
         )
     }
 
+    #[cfg(feature = "sqlite")]
     fn chunks(input: &[u8], size: usize) -> ByteStream {
         let chunks: Vec<std::io::Result<Bytes>> = input
             .chunks(size)
@@ -354,6 +355,7 @@ mod tests {
         futures::stream::iter(chunks).boxed()
     }
 
+    #[cfg(feature = "sqlite")]
     async fn sealed(input: &[u8], recipients: &Recipients) -> Vec<u8> {
         let out: Vec<Bytes> = encrypt(chunks(input, 7000), recipients)
             .try_collect()
@@ -362,6 +364,7 @@ mod tests {
         out.concat()
     }
 
+    #[cfg(feature = "sqlite")]
     #[tokio::test]
     async fn round_trips_through_age_itself() {
         let (identity, recipients) = keypair();
@@ -383,7 +386,9 @@ mod tests {
             let reader = decrypt(chunks(&stored, 999), &identity).await;
             let mut ours = Vec::new();
             let read = match reader {
-                Ok(mut r) => r.read_to_end(&mut ours).await.map_err(|e| e.to_string()),
+                Ok(mut r) => tokio::io::AsyncReadExt::read_to_end(&mut r, &mut ours)
+                    .await
+                    .map_err(|e| e.to_string()),
                 Err(e) => Err(e.chain()),
             };
             assert!(read.is_ok(), "{read:?}");
@@ -391,6 +396,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "sqlite")]
     #[tokio::test]
     async fn a_wrong_identity_is_refused_at_the_header() {
         let (_, recipients) = keypair();
@@ -432,7 +438,7 @@ mod tests {
         assert!(error.contains("age1nope"), "{error}");
         let secret = age::x25519::Identity::generate().to_string();
         let secret = age::secrecy::ExposeSecret::expose_secret(&secret).to_owned();
-        let error = Recipients::parse(&[secret.clone()])
+        let error = Recipients::parse(std::slice::from_ref(&secret))
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();

@@ -254,7 +254,10 @@ mod tests {
                 Some((d, "ops.db".to_owned(), LayoutKey::Dump(compression)))
             );
             let key = encrypted_dump_key_for("d1", d, "ops.db", compression);
-            assert!(key.ends_with(".age"), "{key}");
+            assert_eq!(
+                key,
+                format!("{}.age", dump_key_for("d1", d, "ops.db", compression))
+            );
             assert_eq!(
                 parse_key("d1", &key),
                 Some((

@@ -61,7 +61,10 @@ impl Place {
                 server.bucket(),
                 server.endpoint()
             ),
-            Place::Fs(dir) => format!("kind = \"fs\"\npath = {:?}", dir.path().join("bucket")),
+            Place::Fs(dir) => format!(
+                "kind = \"fs\"\npath = \"{}\"",
+                dir.path().join("bucket").display()
+            ),
         }
     }
 
@@ -177,13 +180,13 @@ async fn encrypted_backups_round_trip_through_s3_and_the_filesystem() {
             assert_no_plaintext(&read(sink, &key).await, &sql);
         }
         // The age crate's own reader gives back exactly the dump.
-        let plain = age_decrypt(&stored, &identity);
-        let plain = if compression == "zstd" {
-            unzstd(&plain).await
+        let decrypted = age_decrypt(&stored, &identity);
+        let decrypted = if compression == "zstd" {
+            unzstd(&decrypted).await
         } else {
-            plain
+            decrypted
         };
-        assert_eq!(plain, sql, "{compression}");
+        assert_eq!(decrypted, sql, "{compression}");
         // The manifest: the encryption, the stored bytes' and the SQL's sizes and hashes.
         let m = manifest(sink, "ops-db").await;
         assert_eq!(m.version, 2);
@@ -303,8 +306,10 @@ async fn verify_and_restore_refuse_without_the_identity_or_with_a_wrong_one() {
     // The identity file named in the config works as well as one given in code.
     let key_file = scratch.path().join("key.txt");
     std::fs::write(&key_file, &identity).unwrap();
-    let with_file =
-        format!("[encryption]\nrecipients = [\"{public}\"]\nidentity_file = {key_file:?}");
+    let with_file = format!(
+        "[encryption]\nrecipients = [\"{public}\"]\nidentity_file = \"{}\"",
+        key_file.display()
+    );
     let reader = engine(config(&sim, &place, "none", &with_file), &place, None);
     let verified = reader
         .verify(&VerifyOptions::new(scratch.path()))
