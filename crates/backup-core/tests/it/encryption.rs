@@ -16,7 +16,7 @@ use r2_sink::BackupSink;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 
-use crate::support::{UCCA, UCCA_TOKEN, date, dump, read, sha256_hex, simulator};
+use crate::support::{UCCA, UCCA_TOKEN, config_head, date, dump, read, sha256_hex, simulator};
 
 /// A fresh key pair: the identity file's text (secret) and the public key.
 fn key_pair() -> (String, String) {
@@ -84,13 +84,7 @@ impl Place {
 fn config(sim: &D1Simulator, place: &Place, compression: &str, encryption: &str) -> Config {
     let text = format!(
         r#"
-[cloudflare]
-api_base_url = "{base}"
-requests_per_five_minutes = 1000000
-
-[sink]
-{sink}
-
+{head}
 [run]
 poll_interval_ms = 0
 compression = "{compression}"
@@ -104,8 +98,7 @@ token_env = "CF_API_TOKEN"
 prefix = "d1"
 databases = ["ops-db"]
 "#,
-        base = sim.base_url(),
-        sink = place.sink_toml(),
+        head = config_head(sim, &place.sink_toml()),
     );
     Config::from_toml(&text, Path::new("test.toml")).unwrap()
 }
