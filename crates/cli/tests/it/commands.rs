@@ -421,6 +421,20 @@ async fn encrypted_backups_need_the_identity_only_to_read_them() {
     );
     let prune = world.run(&["prune", "--dry-run"]).await;
     assert_eq!(prune.status.code(), Some(0), "{}", text(&prune.stderr));
+    // config check names the recipients; no identity is needed to back up.
+    let check = world.run(&["config", "check", "--json"]).await;
+    let checks: Value = serde_json::from_slice(&check.stdout).unwrap();
+    let encryption = checks["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["what"] == "encryption")
+        .unwrap();
+    assert_eq!(encryption["ok"], true, "{encryption}");
+    assert!(
+        encryption["detail"].as_str().unwrap().contains(&public),
+        "{encryption}"
+    );
     // verify and restore refuse without it (exit 2, the flag named), before writing anything.
     let verify = world.run(&["verify"]).await;
     assert_eq!(verify.status.code(), Some(2), "{}", text(&verify.stderr));
