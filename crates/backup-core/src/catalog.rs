@@ -60,10 +60,7 @@ impl Found {
     pub(crate) fn dump(&self) -> Option<&Object> {
         match &self.complete {
             Some(key) => self.keys.iter().find(|o| o.key == *key),
-            None => self
-                .keys
-                .iter()
-                .find(|o| matches!(o.kind, LayoutKey::Dump(_))),
+            None => self.keys.iter().find(|o| o.kind.is_dump()),
         }
     }
 
@@ -90,10 +87,7 @@ impl Found {
         let Some(manifest) = manifests.next() else {
             return Ok(None);
         };
-        let mut dumps = self
-            .keys
-            .iter()
-            .filter(|o| matches!(o.kind, LayoutKey::Dump(_)));
+        let mut dumps = self.keys.iter().filter(|o| o.kind.is_dump());
         let dump = match (dumps.next(), dumps.next()) {
             // Whatever the manifest says, there is no dump to vouch for.
             (None, _) => return Ok(None),

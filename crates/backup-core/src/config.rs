@@ -49,6 +49,64 @@ pub struct Config {
     /// The Cloudflare accounts whose databases are backed up, each with its own token.
     #[serde(default)]
     pub accounts: Vec<AccountConfig>,
+    /// Client-side encryption of every dump with age (`[encryption]`); none when absent.
+    #[serde(default)]
+    pub encryption: Option<EncryptionConfig>,
+}
+
+/// `[encryption]`: every dump is encrypted with [age](https://age-encryption.org/v1) to
+/// these X25519 public keys as it streams (after compression), and stored as
+/// `<db>.sql.age` (`<db>.sql.zst.age`, …). Backing up needs only the public keys; the
+/// identity (secret key) is needed only to read a backup back (verify, restore).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct EncryptionConfig {
+    /// `age1…` public keys (as `age-keygen` prints them).
+    #[serde(default)]
+    pub recipients: Vec<String>,
+    /// A file of `age1…` public keys, one per line (`#` comments allowed), relative to the
+    /// config file; its keys are added to `recipients`.
+    pub recipients_file: Option<PathBuf>,
+    /// The age identity file (`AGE-SECRET-KEY-1…`, as `age-keygen -o key.txt` writes it),
+    /// relative to the config file: used only to verify and restore. Not needed to back up;
+    /// better kept off the machines that only back up.
+    pub identity_file: Option<PathBuf>,
+}
+
+impl EncryptionConfig {
+    /// Encrypts to `recipients` (`age1…` public keys).
+    pub fn new<S: Into<String>>(recipients: impl IntoIterator<Item = S>) -> Self {
+        Self {
+            recipients: recipients.into_iter().map(Into::into).collect(),
+            recipients_file: None,
+            identity_file: None,
+        }
+    }
+
+    /// Adds the keys of a recipients file.
+    #[must_use]
+    pub fn recipients_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.recipients_file = Some(path.into());
+        self
+    }
+
+    /// Sets the identity file verify and restore decrypt with.
+    #[must_use]
+    pub fn identity_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.identity_file = Some(path.into());
+        self
+    }
+
+    /// Every recipient: `recipients`, then the recipients file's keys (read now). Errors are
+    /// of kind [`Config`](crate::ErrorKind::Config) and name the bad entry.
+    pub fn resolve(&self) -> Result<crate::encryption::Recipients, Error> {
+        let mut keys = self.recipients.clone();
+        if let Some(path) = &self.recipients_file {
+            keys.extend(crate::encryption::read_recipients_file(path)?);
+        }
+        crate::encryption::Recipients::parse(&keys)
+    }
 }
 
 /// `[heartbeat]`: where each run and prune records that it happened. Every target is
@@ -619,6 +677,18 @@ impl Config {
         if let (SinkKind::Fs, Some(path)) = (config.sink.kind, &mut config.sink.path) {
             *path = lexically_normal(&base.join(&*path));
         }
+        if let Some(encryption) = &mut config.encryption {
+            for path in [
+                &mut encryption.recipients_file,
+                &mut encryption.identity_file,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                *path = lexically_normal(&base.join(&*path));
+            }
+        }
+        validate::validate_files(&config, origin)?;
         Ok(config)
     }
 

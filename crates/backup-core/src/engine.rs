@@ -10,6 +10,7 @@ use r2_sink::BackupSink;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::encryption::{AgeIdentity, Recipients};
 use crate::error::{Error, ErrorKind};
 use crate::processes::{Processes, UnknownProcesses};
 use crate::secrets::Secrets;
@@ -41,6 +42,11 @@ pub struct Engine {
     shard: Option<Shard>,
     /// Who this run is in its leases, and whether a holder on this machine still lives.
     processes: Arc<dyn Processes>,
+    /// The public keys every dump is encrypted to (`[encryption]`); `None`: plain dumps.
+    recipients: Option<Arc<Recipients>>,
+    /// The identity the caller gave to decrypt backups; without one, `[encryption]
+    /// identity_file` is read when a backup must be decrypted.
+    identity: Option<Arc<AgeIdentity>>,
 }
 
 /// Builds an [`Engine`]. Setters cannot fail; [`EngineBuilder::build`] can.
@@ -57,6 +63,7 @@ pub struct EngineBuilder {
     clock: Option<Arc<dyn Clock>>,
     shard: Option<Shard>,
     processes: Option<Arc<dyn Processes>>,
+    identity: Option<AgeIdentity>,
 }
 
 impl Engine {
@@ -73,6 +80,7 @@ impl Engine {
             clock: None,
             shard: None,
             processes: None,
+            identity: None,
         }
     }
 
@@ -121,6 +129,39 @@ impl Engine {
 
     /// The leases of this engine: its sink, clock, owner name, processes and
     /// `[run] lease_seconds`.
+    /// The public keys dumps are encrypted to, when `[encryption]` is set.
+    pub(crate) fn recipients(&self) -> Option<&Recipients> {
+        self.recipients.as_deref()
+    }
+
+    /// Whether the caller gave an identity ([`EngineBuilder::identity`]).
+    pub(crate) fn has_identity(&self) -> bool {
+        self.identity.is_some()
+    }
+
+    /// The identity that decrypts backups: the caller's, else `[encryption] identity_file`
+    /// read now. An error of kind [`ErrorKind::Config`](crate::ErrorKind::Config) when there
+    /// is neither or the file is unusable; `what` says what needs it.
+    pub(crate) fn identity(&self, what: &str) -> Result<Arc<AgeIdentity>, Error> {
+        if let Some(identity) = &self.identity {
+            return Ok(Arc::clone(identity));
+        }
+        match self
+            .config
+            .encryption
+            .as_ref()
+            .and_then(|e| e.identity_file.as_deref())
+        {
+            Some(path) => AgeIdentity::from_file(path).map(Arc::new),
+            None => Err(Error::new(
+                ErrorKind::Config,
+                format!(
+                    "{what} is encrypted with age and no identity was given to decrypt it: set [encryption] identity_file to the age identity file (key.txt) of one of its recipients, or give the identity to the engine"
+                ),
+            )),
+        }
+    }
+
     pub(crate) fn leases(&self) -> crate::lease::Leases<'_> {
         crate::lease::Leases::new(
             self.sink().as_ref(),
@@ -193,6 +234,13 @@ impl EngineBuilder {
         self
     }
 
+    /// The age identity that decrypts encrypted backups (verify, restore), instead of
+    /// `[encryption] identity_file`. Backing up never needs it.
+    pub fn identity(mut self, identity: AgeIdentity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
     /// The user agent sent to the Cloudflare API.
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.user_agent = Some(user_agent.into());
@@ -206,6 +254,10 @@ impl EngineBuilder {
     /// when a [`sink`](Self::sink) was given), or when the sink or a client cannot be set up.
     pub fn build(self) -> Result<Engine, Error> {
         let custom_sink = self.sink.is_some();
+        let recipients = match &self.config.encryption {
+            Some(encryption) => Some(Arc::new(encryption.resolve()?)),
+            None => None,
+        };
         self.secrets.check_fields(&self.config, |field| {
             !(custom_sink && field.starts_with("sink."))
         })?;
@@ -268,6 +320,8 @@ impl EngineBuilder {
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             shard: self.shard,
             processes: self.processes.unwrap_or_else(|| Arc::new(UnknownProcesses)),
+            recipients,
+            identity: self.identity.map(Arc::new),
         })
     }
 }

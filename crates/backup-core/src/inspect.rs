@@ -11,7 +11,6 @@ use crate::config::ExportMode;
 use crate::engine::Engine;
 use crate::error::error_chain;
 use crate::error::{Error, ErrorKind};
-use crate::layout::LayoutKey;
 use crate::plan;
 use crate::selector::Selector;
 
@@ -33,6 +32,9 @@ pub struct BackupListing {
     pub complete: bool,
     /// How the dump is compressed, when there is a dump.
     pub compression: Option<Compression>,
+    /// Whether the dump is encrypted with age (its key ends in `.age`), when there is a
+    /// dump. Decided from the key: listing needs no identity.
+    pub encrypted: Option<bool>,
     /// The SHA-256 the manifest records, when complete.
     pub sha256: Option<String>,
     /// What the last `verify` of this backup found (true: it restored and checked out),
@@ -135,10 +137,8 @@ fn listing(
         key: dump.map(|o| o.key.clone()),
         bytes: dump.map(|o| o.size),
         complete: f.complete.is_some(),
-        compression: dump.and_then(|o| match o.kind {
-            LayoutKey::Dump(c) => Some(c),
-            _ => None,
-        }),
+        compression: dump.and_then(|o| o.kind.compression()),
+        encrypted: dump.map(|o| o.kind.is_encrypted()),
         sha256: f
             .manifest
             .as_ref()
@@ -274,8 +274,47 @@ pub(crate) async fn check(engine: &Engine) -> Vec<Check> {
             detail: error.chain(),
         }),
     }
+    checks.extend(encryption_check(engine));
     checks.push(probe_sink(engine).await);
     checks
+}
+
+/// `[encryption]`: the recipients, and whether the identity (when one is given) is one of
+/// theirs. Backing up needs no identity, so its absence is not a failure.
+fn encryption_check(engine: &Engine) -> Option<Check> {
+    let recipients = engine.recipients()?;
+    let keys = recipients.public_keys();
+    let to = format!("dumps encrypted with age to {}", keys.join(", "));
+    let has_identity = engine.has_identity()
+        || engine
+            .config()
+            .encryption
+            .as_ref()
+            .is_some_and(|e| e.identity_file.is_some());
+    if !has_identity {
+        return Some(Check {
+            what: "encryption".to_owned(),
+            ok: true,
+            detail: format!(
+                "{to}; no identity configured (only verify and restore need one, with the identity file)"
+            ),
+        });
+    }
+    let identity = engine
+        .identity("a backup")
+        .and_then(|i| i.check_can_decrypt(&recipients.manifest()));
+    Some(match identity {
+        Ok(()) => Check {
+            what: "encryption".to_owned(),
+            ok: true,
+            detail: format!("{to}; the identity given decrypts them"),
+        },
+        Err(error) => Check {
+            what: "encryption".to_owned(),
+            ok: false,
+            detail: format!("{to}; {}", error.chain()),
+        },
+    })
 }
 
 /// How a D1 database will be read, in words: its mode, where it comes from, what it costs.

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::compression::Compression;
 use crate::config::ExportMode;
 use crate::config::{DatabaseEntry, RunConfig};
+use crate::encryption::Recipients;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind};
 use crate::existing;
@@ -18,6 +19,7 @@ use crate::lease::{Acquire, Lease};
 use crate::local;
 use crate::manifest::{
     self, MANIFEST_KIND, MANIFEST_VERSION, Manifest, ManifestDatabase, ManifestDump,
+    PLAIN_MANIFEST_VERSION,
 };
 use crate::online;
 use crate::options::{Force, RunOptions};
@@ -56,12 +58,16 @@ impl<'r> Job<'r> {
 
     /// Backs the database up (or finds it backed up) and says how it went.
     pub(crate) async fn run(self, resolved: &Resolved, limits: Limits<'_>) -> DatabaseReport {
-        let key = layout::dump_key_for(
+        let (prefix, date, name) = (
             &self.target.account.prefix,
             self.options.date,
             &self.target.entry.name,
-            self.settings.compression,
         );
+        let compression = self.settings.compression;
+        let key = match self.engine.recipients() {
+            Some(_) => layout::encrypted_dump_key_for(prefix, date, name, compression),
+            None => layout::dump_key_for(prefix, date, name, compression),
+        };
         let mut report = DatabaseReport::new(self.target.account, &self.target.entry.name, key);
         let slot = (self.target.account_index, self.target.entry.name.clone());
         let database_id = match resolved.get(&slot) {
@@ -228,7 +234,7 @@ impl<'r> Job<'r> {
                     sink,
                     key,
                     path,
-                    settings.compression,
+                    (settings.compression, self.engine.recipients()),
                     settings.part_size,
                     &emit,
                 )
@@ -316,6 +322,7 @@ impl<'r> Job<'r> {
             wait_if_busy: Some(Duration::from_secs(wait_if_busy.saturating_mul(60)))
                 .filter(|d| !d.is_zero()),
             compression: settings.compression,
+            encryption: self.engine.recipients(),
             part_size: settings.part_size,
             inspector,
         };
@@ -374,6 +381,7 @@ impl<'r> Job<'r> {
             database_id,
             key,
             compression: self.settings.compression,
+            encryption: self.engine.recipients(),
             part_size: self.settings.part_size,
             require_snapshot: self.engine.config().run.require_snapshot,
         }
@@ -391,7 +399,11 @@ impl<'r> Job<'r> {
         let entry = &self.target.entry;
         Manifest {
             kind: MANIFEST_KIND.to_owned(),
-            version: MANIFEST_VERSION,
+            version: if self.engine.recipients().is_some() {
+                MANIFEST_VERSION
+            } else {
+                PLAIN_MANIFEST_VERSION
+            },
             tool: manifest::tool(),
             account: account.name.clone(),
             account_id: account.account_id.clone(),
@@ -418,6 +430,7 @@ impl<'r> Job<'r> {
                 virtual_tables: done.virtual_tables.clone(),
                 export: done.export.map(str::to_owned),
                 export_reason: done.export_reason.clone(),
+                encryption: self.engine.recipients().map(Recipients::manifest),
             },
         }
     }

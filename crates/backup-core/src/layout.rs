@@ -8,6 +8,7 @@
 use chrono::NaiveDate;
 
 use crate::compression::Compression;
+use crate::encryption::AGE_EXTENSION;
 use crate::error::{Error, ErrorKind};
 
 /// The object key of a database's dump for one date.
@@ -30,6 +31,20 @@ pub fn dump_key_for(
         date_prefix(prefix, date),
         database,
         compression.extension()
+    )
+}
+
+/// The object key of a database's dump for one date, compressed as `compression` says and
+/// then encrypted with age: `<db>.sql.age`, `<db>.sql.zst.age`, `<db>.sql.gz.age`.
+pub fn encrypted_dump_key_for(
+    prefix: &str,
+    date: NaiveDate,
+    database: &str,
+    compression: Compression,
+) -> String {
+    format!(
+        "{}.{AGE_EXTENSION}",
+        dump_key_for(prefix, date, database, compression)
     )
 }
 
@@ -66,6 +81,28 @@ pub enum LayoutKey {
     Manifest,
     /// A verification record (written by `verify`, beside the manifest).
     Verification,
+    /// A dump compressed as given, then encrypted with age (`.age` appended to the key).
+    EncryptedDump(Compression),
+}
+
+impl LayoutKey {
+    /// Whether the key is a dump, plain or encrypted.
+    pub fn is_dump(&self) -> bool {
+        matches!(self, LayoutKey::Dump(_) | LayoutKey::EncryptedDump(_))
+    }
+
+    /// A dump's compression; `None` for other keys.
+    pub fn compression(&self) -> Option<Compression> {
+        match self {
+            LayoutKey::Dump(c) | LayoutKey::EncryptedDump(c) => Some(*c),
+            LayoutKey::Manifest | LayoutKey::Verification => None,
+        }
+    }
+
+    /// Whether the key is an encrypted dump.
+    pub fn is_encrypted(&self) -> bool {
+        matches!(self, LayoutKey::EncryptedDump(_))
+    }
 }
 
 /// Reads a key of the layout under `prefix`: its date, database name and kind. Keys that do
@@ -83,12 +120,26 @@ pub fn parse_key(prefix: &str, key: &str) -> Option<(NaiveDate, String, LayoutKe
     } else if let Some(name) = file.strip_suffix(VERIFICATION_SUFFIX) {
         (name, LayoutKey::Verification)
     } else {
+        let (file, encrypted) = match file
+            .strip_suffix(AGE_EXTENSION)
+            .and_then(|f| f.strip_suffix('.'))
+        {
+            Some(inner) => (inner, true),
+            None => (file, false),
+        };
         [Compression::Zstd, Compression::Gzip, Compression::None]
             .into_iter()
             .find_map(|c| {
                 file.strip_suffix(c.extension())
                     .and_then(|n| n.strip_suffix('.'))
-                    .map(|n| (n, LayoutKey::Dump(c)))
+                    .map(|n| {
+                        let kind = if encrypted {
+                            LayoutKey::EncryptedDump(c)
+                        } else {
+                            LayoutKey::Dump(c)
+                        };
+                        (n, kind)
+                    })
             })?
     };
     check_database_name(name).ok()?;
@@ -202,7 +253,24 @@ mod tests {
                 parse_key("d1", &key),
                 Some((d, "ops.db".to_owned(), LayoutKey::Dump(compression)))
             );
+            let key = encrypted_dump_key_for("d1", d, "ops.db", compression);
+            assert_eq!(
+                key,
+                format!("{}.age", dump_key_for("d1", d, "ops.db", compression))
+            );
+            assert_eq!(
+                parse_key("d1", &key),
+                Some((
+                    d,
+                    "ops.db".to_owned(),
+                    LayoutKey::EncryptedDump(compression)
+                ))
+            );
         }
+        assert_eq!(
+            encrypted_dump_key_for("d1", d, "ops-db", Compression::Zstd),
+            "d1/2026-11-30/ops-db.sql.zst.age"
+        );
         assert_eq!(
             parse_key("d1", &manifest_key("d1", d, "ops-db")),
             Some((d, "ops-db".to_owned(), LayoutKey::Manifest))
@@ -225,6 +293,9 @@ mod tests {
             "other/2026-11-30/ops-db.sql",
             "d1/2026-11-30/.sql",
             "d1/2026-11-30/a b.sql",
+            "d1/2026-11-30/ops-db.age",
+            "d1/2026-11-30/ops-db.sql.age.age",
+            "d1/2026-11-30/ops-db.sqlage",
         ] {
             assert_eq!(parse_key("d1", stranger), None, "{stranger}");
         }

@@ -97,6 +97,16 @@
 //! # }
 //! ```
 //!
+//! # Encryption
+//!
+//! With [`EncryptionConfig`] (`[encryption]`, or [`ConfigBuilder::encryption`]) every dump is
+//! encrypted with [age](https://age-encryption.org/v1) to X25519 public keys as it streams,
+//! after compression, and stored as `<db>.sql.age`; the age CLI decrypts it without this
+//! crate. Backing up needs only the public keys ([`Recipients`]). Reading a backup back
+//! (verify, restore) needs an [`AgeIdentity`]: [`EngineBuilder::identity`], or
+//! `identity_file`; without one that is among the backup's recipients those calls fail with
+//! [`ErrorKind::Config`] before anything is read or written.
+//!
 //! # Configuration from a file
 //!
 //! The `d1-backup` command reads the same model from TOML; its relative paths are relative to
@@ -158,6 +168,7 @@ mod compression;
 mod config;
 mod daemon;
 mod dump;
+mod encryption;
 mod engine;
 mod error;
 mod existing;
@@ -205,26 +216,28 @@ use formats::manifest;
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use compression::Compression;
 pub use config::{
-    AccountConfig, CloudflareConfig, Config, ConfigBuilder, DatabaseEntry, ExportMode,
-    HeartbeatConfig, KvHeartbeat, RetentionConfig, RunConfig, ScheduleConfig, SinkConfig, SinkKind,
-    VerifyMode,
+    AccountConfig, CloudflareConfig, Config, ConfigBuilder, DatabaseEntry, EncryptionConfig,
+    ExportMode, HeartbeatConfig, KvHeartbeat, RetentionConfig, RunConfig, ScheduleConfig,
+    SinkConfig, SinkKind, VerifyMode,
 };
 pub use daemon::DaemonEvent;
 pub use dump::{
     DefectKind, DefectScanner, Defects, DumpStatements, RestoreError, SharedScanner, TableDefects,
 };
+pub use encryption::{AGE_EXTENSION, AGE_FORMAT, AgeIdentity, Recipients, read_recipients_file};
 pub use engine::{Engine, EngineBuilder};
 pub use error::{ConfigError, Error, ErrorKind, Problem, Result};
 pub use formats::{
     DumpConsistency, HEARTBEAT_KIND, HEARTBEAT_VERSION, Heartbeat, HeartbeatDatabase,
     LEASE_VERSION, LeaseRecord, LeaseUpload, MANIFEST_KIND, MANIFEST_VERSION, Manifest,
-    ManifestDatabase, ManifestDump, Totals, VERIFICATION_KIND, VERIFICATION_VERSION,
-    VerificationRecord,
+    ManifestDatabase, ManifestDump, ManifestEncryption, PLAIN_MANIFEST_VERSION, Totals,
+    VERIFICATION_KIND, VERIFICATION_VERSION, VerificationRecord,
 };
 pub use inspect::{AccountDatabases, BackupListing, Check, ListDetail, RemoteDatabase};
 pub use job::ALREADY_BACKED_UP_HINT;
 pub use layout::{
-    LayoutKey, date_prefix, dump_key, dump_key_for, manifest_key, parse_key, verification_key,
+    LayoutKey, date_prefix, dump_key, dump_key_for, encrypted_dump_key_for, manifest_key,
+    parse_key, verification_key,
 };
 #[cfg(feature = "sqlite")]
 pub use live::{Finding, FindingKind, LiveComparison, TableComparison};

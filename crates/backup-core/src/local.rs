@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::Compression;
+use crate::encryption::Recipients;
 use crate::error::{Error, ErrorKind};
 use crate::progress::EventKind;
 use crate::sinks::SharedSink;
@@ -16,7 +17,7 @@ pub(crate) async fn transfer(
     sink: &SharedSink,
     key: &str,
     path: &Path,
-    compression: Compression,
+    format: (Compression, Option<&Recipients>),
     part_size: Option<u64>,
     emit: &(dyn Fn(EventKind<'_>) + Sync),
 ) -> Result<Transferred, Failure> {
@@ -30,7 +31,8 @@ pub(crate) async fn transfer(
         sink,
         key,
         total: None,
-        compression,
+        compression: format.0,
+        encryption: format.1,
         metadata,
         part_size,
     };

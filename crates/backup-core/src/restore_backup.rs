@@ -343,6 +343,9 @@ pub struct RestoreSource {
     pub sha256: String,
     /// How the stored dump is compressed.
     pub compression: Compression,
+    /// Whether the stored dump is encrypted with age (decrypted with the identity on the
+    /// way to the target).
+    pub encrypted: bool,
     /// The SQL text's size before compression.
     pub sql_bytes: u64,
     /// The D1 bookmark the export was taken at (null for local databases).
@@ -428,6 +431,9 @@ pub(crate) async fn restore_plan(engine: &Engine, request: &RestoreRequest) -> R
     let (account, entry) = restore_selection(engine, &request.database)?;
     let name = entry.name;
     let manifest = restore_manifest(engine, account, &name, request.date).await?;
+    // An encrypted backup needs the identity of one of its recipients: refused now, before
+    // anything is read or changed.
+    crate::verify::decryption_identity(engine, &manifest)?;
     let mut plan = RestorePlan {
         backup: source_of(&account.name, &name, &manifest),
         target: PlannedTarget::Sqlite {
@@ -461,6 +467,7 @@ fn source_of(account: &str, name: &str, manifest: &Manifest) -> RestoreSource {
         bytes: manifest.dump.bytes,
         sha256: manifest.dump.sha256.clone(),
         compression: manifest.dump.compression,
+        encrypted: manifest.dump.encryption.is_some(),
         sql_bytes: manifest.dump.sql_bytes,
         bookmark: manifest.database.bookmark.clone(),
     }
@@ -533,10 +540,11 @@ async fn stored_dump(
         .get(key, None)
         .await
         .map_err(|e| Error::from(e).context(format_args!("cannot read {key}")))?;
+    let identity = crate::verify::decryption_identity(engine, manifest)?;
     let (body, tally) =
         crate::verify::tallied(body.take_until(cancel.clone().cancelled_owned()).boxed());
     Ok((
-        crate::verify::decoded(body, manifest.dump.compression),
+        crate::verify::decoded(body, &manifest.dump, identity.as_deref()).await?,
         tally,
     ))
 }

@@ -33,6 +33,16 @@ pub(crate) async fn run(
     if let Some(shard) = engine.shard() {
         targets.retain(|t| shard.contains(&t.account.name, &t.entry.name));
     }
+    // A run that verifies encrypted backups needs the identity: refused before anything.
+    #[cfg(feature = "sqlite")]
+    if let (Some(recipients), Some(_)) = (
+        engine.recipients(),
+        crate::verify::verify_options(engine, options),
+    ) {
+        engine
+            .identity("each backup the run verifies")?
+            .check_can_decrypt(&recipients.manifest())?;
+    }
     plan::log_plan(engine, &targets);
     let resolved = tokio::select! {
         resolved = plan::resolve(&targets, engine.clients()) => resolved,

@@ -11,6 +11,7 @@ use r2_sink::{ByteStream, PutOptions, PutReceipt};
 use sha2::{Digest, Sha256};
 
 use crate::compression::{self, Compression};
+use crate::encryption::{self, Recipients};
 use crate::progress::EventKind;
 use crate::sinks::SharedSink;
 
@@ -40,6 +41,8 @@ pub(crate) struct Put<'a> {
     /// The SQL's size, when known (a hint for the part size, and the progress total).
     pub(crate) total: Option<u64>,
     pub(crate) compression: Compression,
+    /// Encrypts the (compressed) bytes to these recipients, when set.
+    pub(crate) encryption: Option<&'a Recipients>,
     pub(crate) metadata: BTreeMap<String, String>,
     /// Part size for this dump (a per-database override), else the sink's.
     pub(crate) part_size: Option<u64>,
@@ -52,13 +55,26 @@ pub(crate) async fn store(
     emit: &(dyn Fn(EventKind<'_>) + Sync),
 ) -> Result<Stored, r2_sink::Error> {
     let counted = Arc::new(AtomicU64::new(0));
-    // Plain dumps are hashed by the sink; compressed ones also need the SQL's own hash.
-    let hasher =
-        (put.compression != Compression::None).then(|| Arc::new(Mutex::new(Sha256::new())));
+    // Plain dumps are hashed by the sink; compressed or encrypted ones also need the SQL's
+    // own hash.
+    let hasher = (put.compression != Compression::None || put.encryption.is_some())
+        .then(|| Arc::new(Mutex::new(Sha256::new())));
     let body = observed(sql, Arc::clone(&counted), hasher.clone());
     let body = compression::encode(body, put.compression);
+    // Encrypted after compression (encrypted bytes do not compress), as the bytes stream.
+    let body = match put.encryption {
+        Some(recipients) => encryption::encrypt(body, recipients),
+        None => body,
+    };
     let mut options = PutOptions::default();
-    options.content_type = Some(put.compression.content_type().to_owned());
+    options.content_type = Some(
+        if put.encryption.is_some() {
+            encryption::AGE_CONTENT_TYPE
+        } else {
+            put.compression.content_type()
+        }
+        .to_owned(),
+    );
     // The SQL's size bounds the compressed size: a safe hint for choosing the part size.
     options.size_hint = put.total;
     options.metadata = put.metadata;

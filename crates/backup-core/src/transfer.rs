@@ -21,6 +21,7 @@ use r2_sink::{ByteStream, ErrorKind as SinkErrorKind};
 
 use crate::compression::Compression;
 use crate::dump::DUMP_HEAD;
+use crate::encryption::Recipients;
 use crate::error::{Error, ErrorKind, error_chain};
 use crate::manifest::DumpConsistency;
 use crate::progress::EventKind;
@@ -42,6 +43,8 @@ pub(crate) struct Request<'a> {
     /// How long to wait for another export of the database to finish.
     pub(crate) wait_if_busy: Option<Duration>,
     pub(crate) compression: Compression,
+    /// Encrypts the stored dump to these recipients, when set.
+    pub(crate) encryption: Option<&'a Recipients>,
     pub(crate) part_size: Option<u64>,
     /// Sees D1's exported bytes as they stream (`auto`'s defect scan), when set.
     pub(crate) inspector: Option<&'a dyn DumpInspector>,
@@ -419,6 +422,7 @@ async fn stream_into_sink(
         key: request.key,
         total,
         compression: request.compression,
+        encryption: request.encryption,
         metadata,
         part_size: request.part_size,
     };

@@ -17,13 +17,14 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::compression::Compression;
+use crate::encryption::AgeIdentity;
 use crate::engine::Engine;
 use crate::error::error_chain;
 use crate::error::{Error, ErrorKind};
 use crate::formats::{VERIFICATION_KIND, VERIFICATION_VERSION, VerificationRecord};
 use crate::layout;
 use crate::live::{self, LiveComparison};
-use crate::manifest::{self, Manifest};
+use crate::manifest::{self, Manifest, ManifestDump};
 use crate::options::VerifyOptions;
 use crate::plan::{self, Target};
 use crate::restore;
@@ -83,15 +84,16 @@ impl Verification {
     }
 }
 
-/// Verifies the selected databases' backups. Never exports anything.
+/// Verifies the selected databases' backups. Never exports anything. Encrypted backups are
+/// refused at once, before anything is read or written, without an identity that is one of
+/// their recipients.
 pub(crate) async fn verify(
     engine: &Engine,
     options: &VerifyOptions,
 ) -> Result<Vec<Verification>, Error> {
     let targets = plan::select(engine.config(), &options.only)?;
-    let mut results = Vec::new();
+    let mut found = Vec::with_capacity(targets.len());
     for target in &targets {
-        let mut v = Verification::new(target);
         let manifest = crate::catalog::newest_complete(
             engine,
             target.account,
@@ -99,6 +101,14 @@ pub(crate) async fn verify(
             options.date,
         )
         .await;
+        if let Ok(Some(manifest)) = &manifest {
+            decryption_identity(engine, manifest)?;
+        }
+        found.push(manifest);
+    }
+    let mut results = Vec::new();
+    for (target, manifest) in targets.iter().zip(found) {
+        let mut v = Verification::new(target);
         match manifest {
             Ok(Some(manifest)) => {
                 v = verify_backup(engine, target, &manifest, options).await;
@@ -119,6 +129,27 @@ pub(crate) async fn verify(
     Ok(results)
 }
 
+/// The identity that decrypts the backup `manifest` describes (`None` when it is not
+/// encrypted), checked to be one of its recipients: an error of kind
+/// [`ErrorKind::Config`] when there is none or it is the wrong one.
+pub(crate) fn decryption_identity(
+    engine: &Engine,
+    manifest: &Manifest,
+) -> Result<Option<Arc<AgeIdentity>>, Error> {
+    let Some(encryption) = &manifest.dump.encryption else {
+        return Ok(None);
+    };
+    let what = format!(
+        "the backup of {}/{} dated {}",
+        manifest.account, manifest.database.name, manifest.date
+    );
+    let identity = engine.identity(&what)?;
+    identity
+        .check_can_decrypt(encryption)
+        .map_err(|e| e.context(&what))?;
+    Ok(Some(identity))
+}
+
 /// Verifies one complete backup and stores the record (when `options.record`).
 pub(crate) async fn verify_backup(
     engine: &Engine,
@@ -127,7 +158,26 @@ pub(crate) async fn verify_backup(
     options: &VerifyOptions,
 ) -> Verification {
     let mut v = Verification::new(target);
-    verify_one(engine, target, manifest, options, &mut v).await;
+    // Without the identity nothing could be checked: no record (it would say nothing of
+    // the backup itself, and would replace what an earlier verification found).
+    let identity = match decryption_identity(engine, manifest) {
+        Ok(identity) => identity,
+        Err(error) => {
+            v.date = Some(manifest.date);
+            v.key = Some(manifest.dump.key.clone());
+            v.problems.push(error.chain());
+            return v;
+        }
+    };
+    verify_one(
+        engine,
+        target,
+        manifest,
+        identity.as_deref(),
+        options,
+        &mut v,
+    )
+    .await;
     v.ok = v.problems.is_empty();
     if options.record {
         write_record(engine, target, manifest, &mut v).await;
@@ -224,6 +274,7 @@ async fn verify_one(
     engine: &Engine,
     target: &Target<'_>,
     manifest: &Manifest,
+    identity: Option<&AgeIdentity>,
     options: &VerifyOptions,
     v: &mut Verification,
 ) {
@@ -240,7 +291,16 @@ async fn verify_one(
     };
     // Hash the stored bytes on their way to the restore.
     let (body, seen) = tallied(body);
-    let reader = decoded(body, manifest.dump.compression);
+    let reader = match decoded(body, &manifest.dump, identity).await {
+        Ok(reader) => reader,
+        Err(e) => {
+            // A body that is not the age file its manifest says is defective; the caller's
+            // key that does not open it is not.
+            v.defective = e.kind() == ErrorKind::InvalidDump;
+            v.problems.push(e.chain());
+            return;
+        }
+    };
     let scratch = Scratch(options.scratch_dir.join(format!(
         "d1-backup-verify-{}-{}-{}.sqlite",
         std::process::id(),
@@ -583,13 +643,30 @@ pub(crate) async fn digest(engine: &Engine, key: &str) -> Result<(u64, String), 
     Ok((bytes, hex::encode(hasher.finalize())))
 }
 
-/// The dump as a blocking reader, decompressed as the manifest says.
-pub(crate) fn decoded(
+/// The dump as a blocking reader: decrypted with `identity` when the manifest says it is
+/// encrypted (the age header is read and the key tried before this returns), then
+/// decompressed as the manifest says.
+pub(crate) async fn decoded(
     body: r2_sink::ByteStream,
-    compression: Compression,
-) -> impl std::io::Read + Send {
+    dump: &ManifestDump,
+    identity: Option<&AgeIdentity>,
+) -> Result<impl std::io::Read + Send + use<>, Error> {
     use tokio_util::io::{StreamReader, SyncIoBridge};
-    let reader = StreamReader::new(body);
+    let reader: Box<dyn tokio::io::AsyncBufRead + Send + Unpin> = match (&dump.encryption, identity)
+    {
+        (None, _) => Box::new(StreamReader::new(body)),
+        (Some(_), Some(identity)) => Box::new(tokio::io::BufReader::with_capacity(
+            DECRYPTED_BUFFER,
+            crate::encryption::decrypt(body, identity).await?,
+        )),
+        (Some(_), None) => {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!("{} is encrypted and no identity was given", dump.key),
+            ));
+        }
+    };
+    let compression: Compression = dump.compression;
     let reader: Box<dyn tokio::io::AsyncRead + Send + Unpin> = match compression {
         #[cfg(feature = "compression")]
         Compression::Zstd => Box::new(async_compression::tokio::bufread::ZstdDecoder::new(reader)),
@@ -597,5 +674,8 @@ pub(crate) fn decoded(
         Compression::Gzip => Box::new(async_compression::tokio::bufread::GzipDecoder::new(reader)),
         _ => Box::new(reader),
     };
-    SyncIoBridge::new(reader)
+    Ok(SyncIoBridge::new(reader))
 }
+
+/// The read buffer over a decrypted dump (age yields 64 KiB chunks).
+const DECRYPTED_BUFFER: usize = 64 * 1024;

@@ -168,6 +168,11 @@ pub(crate) struct VerifyArgs {
     /// failed. Example: --against-live
     #[arg(long)]
     pub(crate) against_live: bool,
+    /// The age identity file (AGE-SECRET-KEY-1…, as `age-keygen -o key.txt` writes it) that
+    /// decrypts encrypted backups, instead of `[encryption] identity_file`. Example:
+    /// --identity ~/keys/d1-backup.txt
+    #[arg(long, value_name = "FILE")]
+    pub(crate) identity: Option<PathBuf>,
     /// Print the results as JSON on stdout. Example: --json
     #[arg(long)]
     pub(crate) json: bool,
@@ -226,6 +231,11 @@ pub(crate) struct RunArgs {
     /// --against-live`). Example: --verify --against-live
     #[arg(long, requires = "verify")]
     pub(crate) against_live: bool,
+    /// With --verify (or `[run] verify`): the age identity file that decrypts the backups the
+    /// run makes when `[encryption]` is set, instead of `[encryption] identity_file`.
+    /// Backing up alone never needs it. Example: --verify --identity key.txt
+    #[arg(long, value_name = "FILE")]
+    pub(crate) identity: Option<PathBuf>,
     /// How D1 databases are read in this run, overriding `[run] export` and each database's
     /// `export`: d1 (D1's export endpoint, which blocks the database while it runs), online
     /// (the query API, page by page, exact values, no export) or auto (d1 up to `[run]
@@ -340,6 +350,11 @@ pub(crate) struct RestoreArgs {
     /// With --to-d1 or --time-travel: go ahead and change the live database. Example: --yes
     #[arg(long, conflicts_with = "to_sqlite")]
     pub(crate) yes: bool,
+    /// The age identity file (AGE-SECRET-KEY-1…, as `age-keygen -o key.txt` writes it) that
+    /// decrypts encrypted backups, instead of `[encryption] identity_file`. Example:
+    /// --identity ~/keys/d1-backup.txt
+    #[arg(long, value_name = "FILE")]
+    pub(crate) identity: Option<PathBuf>,
     /// Print the plan (which backup, which target, what would be refused) and change
     /// nothing. Example: --dry-run
     #[arg(long)]

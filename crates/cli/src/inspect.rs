@@ -148,10 +148,11 @@ pub(crate) async fn check(global: &GlobalArgs, args: &JsonArgs) -> u8 {
 }
 
 pub(crate) async fn verify(global: &GlobalArgs, args: VerifyArgs) -> u8 {
-    let engine = match load_engine(&global.config) {
-        Ok(engine) => engine,
-        Err(code) => return code,
-    };
+    let engine =
+        match crate::run::load_engine_with_identity(&global.config, args.identity.as_deref()) {
+            Ok(engine) => engine,
+            Err(code) => return code,
+        };
     let mut options = VerifyOptions::new(std::env::temp_dir())
         .only(args.only)
         .against_live(args.against_live);

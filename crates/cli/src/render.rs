@@ -27,11 +27,20 @@ pub(crate) fn error(error: &dyn std::error::Error, hint: &str) {
 /// selector that matched nothing names `--only`; anything else gets its kind's hint.
 pub(crate) fn command_hint(error: &d1_backup_core::Error) -> &'static str {
     match error.kind() {
+        ErrorKind::Config if needs_identity(error) => IDENTITY_HINT,
         ErrorKind::NotConfigured => {
             "check --only (NAME or ACCOUNT/NAME) against the databases in the config file"
         }
         kind => failure_hint(kind).unwrap_or("fix what the message says and run again"),
     }
+}
+
+/// What to do when an encrypted backup cannot be decrypted: nothing was read or written.
+pub(crate) const IDENTITY_HINT: &str = "nothing was changed; pass the age identity file of one of the backup's recipients with --identity key.txt, or set [encryption] identity_file";
+
+/// Whether `error` is about the age identity that decrypts a backup (missing or wrong).
+pub(crate) fn needs_identity(error: &d1_backup_core::Error) -> bool {
+    error.chain().contains("age identity")
 }
 
 /// The human summary on stderr: one line per database, then the totals.

@@ -12,10 +12,10 @@ use d1_backup_core::{
 use crate::cli::{GlobalArgs, RestoreArgs};
 use crate::exit;
 use crate::render::{self, human_bytes};
-use crate::run::{cancel_on_signal, load_engine};
+use crate::run::{cancel_on_signal, load_engine_with_identity};
 
 pub(crate) async fn restore(global: &GlobalArgs, args: RestoreArgs) -> u8 {
-    let engine = match load_engine(&global.config) {
+    let engine = match load_engine_with_identity(&global.config, args.identity.as_deref()) {
         Ok(engine) => engine,
         Err(code) => return code,
     };
@@ -268,6 +268,7 @@ pub(crate) fn failed(error: &Error) -> u8 {
             }
             (refusal_hint(), exit::USAGE)
         }
+        ErrorKind::Config if render::needs_identity(error) => (render::IDENTITY_HINT, exit::USAGE),
         ErrorKind::Config | ErrorKind::NotConfigured => (
             "check --database, --account and the config file; nothing was changed",
             exit::USAGE,

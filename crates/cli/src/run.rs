@@ -5,7 +5,7 @@ use std::path::Path;
 use d1_backup_core::chrono::Utc;
 use d1_backup_core::tokio_util::sync::CancellationToken;
 use d1_backup_core::{
-    Config, ConfigError, Engine, Force, RunOptions, Secrets, Shard, VerifyOptions,
+    AgeIdentity, Config, ConfigError, Engine, Force, RunOptions, Secrets, Shard, VerifyOptions,
 };
 
 use std::io::IsTerminal;
@@ -19,7 +19,7 @@ use crate::processes::SystemProcesses;
 use crate::render::{self, LogProgress};
 
 pub(crate) async fn run(global: &GlobalArgs, args: RunArgs) -> u8 {
-    let engine = match load_sharded(&global.config, args.shard) {
+    let engine = match load_sharded(&global.config, args.shard, args.identity.as_deref()) {
         Ok(engine) => engine,
         Err(code) => return code,
     };
@@ -78,11 +78,19 @@ pub(crate) fn exit_code(report: &d1_backup_core::RunReport) -> u8 {
 /// Loads the file, reads the secrets it names from the environment, builds the engine.
 /// Every failure here is a usage or configuration error, found before any network call.
 pub(crate) fn load_engine(path: &Path) -> Result<Engine, u8> {
-    load_sharded(path, None)
+    load_sharded(path, None, None)
 }
 
-/// [`load_engine`] for one shard of a run (`run --shard I/N`).
-fn load_sharded(path: &Path, shard: Option<Shard>) -> Result<Engine, u8> {
+/// [`load_engine`] with the age identity of `--identity FILE`, when given.
+pub(crate) fn load_engine_with_identity(
+    path: &Path,
+    identity: Option<&Path>,
+) -> Result<Engine, u8> {
+    load_sharded(path, None, identity)
+}
+
+/// [`load_engine`] for one shard of a run (`run --shard I/N`), with `--identity`.
+fn load_sharded(path: &Path, shard: Option<Shard>, identity: Option<&Path>) -> Result<Engine, u8> {
     let config = Config::load(path).map_err(|error| {
         let unreadable = std::error::Error::source(&error)
             .and_then(|source| source.downcast_ref::<ConfigError>())
@@ -111,6 +119,16 @@ fn load_sharded(path: &Path, shard: Option<Shard>) -> Result<Engine, u8> {
         .processes(std::sync::Arc::new(SystemProcesses::new()));
     if let Some(shard) = shard {
         builder = builder.shard(shard);
+    }
+    if let Some(file) = identity {
+        let identity = AgeIdentity::from_file(file).map_err(|error| {
+            render::error(
+                &error,
+                "pass the identity file age-keygen wrote (--identity key.txt); it holds AGE-SECRET-KEY-1… lines",
+            );
+            exit::USAGE
+        })?;
+        builder = builder.identity(identity);
     }
     builder.build().map_err(|error| {
         render::error(

@@ -42,6 +42,7 @@ impl Config {
                 heartbeat: HeartbeatConfig::default(),
                 schedules: Vec::new(),
                 accounts: Vec::new(),
+                encryption: None,
             },
         }
     }
@@ -72,6 +73,12 @@ impl ConfigBuilder {
         self
     }
 
+    /// Encrypts every dump with age (`[encryption]`).
+    pub fn encryption(mut self, encryption: super::EncryptionConfig) -> Self {
+        self.config.encryption = Some(encryption);
+        self
+    }
+
     /// Adds a schedule (one `[[schedules]]` entry).
     pub fn schedule(mut self, schedule: ScheduleConfig) -> Self {
         self.config.schedules.push(schedule);
@@ -90,7 +97,10 @@ impl ConfigBuilder {
     /// [`ErrorKind::Config`](crate::ErrorKind::Config) whose
     /// [`problems`](Error::problems) name every wrong field.
     pub fn build(self) -> Result<Config, Error> {
-        let problems = super::validate::problems(&self.config);
+        let mut problems = super::validate::problems(&self.config);
+        if problems.is_empty() {
+            super::validate::check_files(&self.config, &mut problems);
+        }
         if !problems.is_empty() {
             return Err(ConfigError::InvalidValues { problems }.into());
         }

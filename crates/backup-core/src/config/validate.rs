@@ -11,7 +11,11 @@ use crate::layout;
 
 /// Validates a configuration read from the file at `origin`.
 pub(crate) fn validate(config: &Config, origin: &Path) -> Result<(), ConfigError> {
-    let problems = problems(config);
+    refuse_if_any(problems(config), origin)
+}
+
+/// `Ok` without problems, else the file's invalid values.
+fn refuse_if_any(problems: Vec<Problem>, origin: &Path) -> Result<(), ConfigError> {
     if problems.is_empty() {
         Ok(())
     } else {
@@ -32,7 +36,58 @@ pub(crate) fn problems(config: &Config) -> Vec<Problem> {
     check_accounts(config, &mut problems);
     check_heartbeat(config, &mut problems);
     check_schedules(config, &mut problems);
+    check_encryption(config, &mut problems);
     problems
+}
+
+/// Validates what the files a configuration names hold (the recipients file), once its
+/// paths are resolved.
+pub(crate) fn validate_files(config: &Config, origin: &Path) -> Result<(), ConfigError> {
+    let mut problems = Vec::new();
+    check_files(config, &mut problems);
+    refuse_if_any(problems, origin)
+}
+
+/// The problems of the files a configuration names: every key of `[encryption]
+/// recipients_file` must parse.
+pub(crate) fn check_files(config: &Config, problems: &mut Vec<Problem>) {
+    let Some(path) = config
+        .encryption
+        .as_ref()
+        .and_then(|e| e.recipients_file.as_ref())
+    else {
+        return;
+    };
+    if let Err(error) = crate::encryption::read_recipients_file(path) {
+        problems.push(Problem::new(
+            "encryption.recipients_file",
+            error.to_string(),
+            "write one age public key (age1…) per line; `age-keygen -y key.txt` prints the one of an identity",
+        ));
+    }
+}
+
+/// `[encryption]`: each recipient parses, and there is at least one.
+fn check_encryption(config: &Config, problems: &mut Vec<Problem>) {
+    let Some(encryption) = &config.encryption else {
+        return;
+    };
+    for (i, key) in encryption.recipients.iter().enumerate() {
+        if let Err(why) = crate::encryption::parse_recipient(key) {
+            problems.push(Problem::new(
+                format!("encryption.recipients[{i}]"),
+                why,
+                "write the age public key (age1…) of each recipient; `age-keygen -o key.txt` makes a key pair",
+            ));
+        }
+    }
+    if encryption.recipients.is_empty() && encryption.recipients_file.is_none() {
+        problems.push(Problem::new(
+            "encryption.recipients",
+            "is empty and there is no recipients_file: nobody could decrypt the backups",
+            "add recipients = [\"age1…\"] (`age-keygen -o key.txt` makes a key pair and prints its public key), or remove [encryption]",
+        ));
+    }
 }
 
 fn check_cloudflare(config: &Config, problems: &mut Vec<Problem>) {

@@ -15,8 +15,14 @@ use serde::{Deserialize, Serialize};
 use crate::compression::Compression;
 use crate::error::{Error, ErrorKind};
 
-/// The manifest format version this crate writes.
-pub const MANIFEST_VERSION: u32 = 1;
+/// The newest manifest format version this crate reads and writes: 2 marks a backup whose
+/// dump is encrypted (`dump.encryption`), which a release before encryption would misread
+/// as a plain dump; it refuses version 2 as newer instead. Manifests of plain dumps are
+/// still written as [`PLAIN_MANIFEST_VERSION`], so older releases keep reading them.
+pub const MANIFEST_VERSION: u32 = 2;
+
+/// The version of a manifest whose dump is not encrypted (the first format).
+pub const PLAIN_MANIFEST_VERSION: u32 = 1;
 
 /// The `kind` field every manifest carries, so a stray JSON object is never taken for one.
 pub const MANIFEST_KIND: &str = "d1-backup-manifest";
@@ -100,6 +106,24 @@ pub struct ManifestDump {
     /// Why `export = "auto"` chose what it chose. Left out otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export_reason: Option<String>,
+    /// How the stored bytes are encrypted (after compression), when `[encryption]` is set:
+    /// `bytes`/`sha256` are then those of the encrypted object, `sql_bytes`/`sql_sha256`
+    /// those of the SQL text. Left out for plain dumps (and the manifest's version is 2 when
+    /// present).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<ManifestEncryption>,
+}
+
+/// The encryption of a dump (`dump.encryption` in the manifest).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ManifestEncryption {
+    /// The format: `age` (<https://age-encryption.org/v1>, X25519 recipients); the object
+    /// decrypts with `age --decrypt -i key.txt`.
+    pub format: String,
+    /// The public keys (`age1…`) the dump was encrypted to: whoever holds one of their
+    /// identities can read it.
+    pub recipients: Vec<String>,
 }
 
 /// How consistent a dump is (`dump.consistency` in the manifest).
@@ -200,7 +224,7 @@ mod tests {
             .unwrap_or_default();
         Manifest {
             kind: MANIFEST_KIND.to_owned(),
-            version: MANIFEST_VERSION,
+            version: PLAIN_MANIFEST_VERSION,
             tool: "d1-backup 0.1.0".to_owned(),
             account: "ucca".to_owned(),
             account_id: Some("e5a9830215a8d88961dc6c80a8c7442a".to_owned()),
@@ -225,6 +249,7 @@ mod tests {
                 virtual_tables: Vec::new(),
                 export: None,
                 export_reason: None,
+                encryption: None,
             },
         }
     }
@@ -292,6 +317,40 @@ mod tests {
         );
     }
 
+    fn encrypted() -> Manifest {
+        let mut manifest = sample();
+        manifest.version = MANIFEST_VERSION;
+        manifest.dump.key = "d1/2026-11-30/ops-db.sql.zst.age".to_owned();
+        manifest.dump.compression = Compression::Zstd;
+        manifest.dump.bytes = 41_203;
+        manifest.dump.sha256 = "cd".repeat(32);
+        manifest.dump.encryption = Some(ManifestEncryption {
+            format: "age".to_owned(),
+            recipients: vec![
+                "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p".to_owned(),
+            ],
+        });
+        manifest
+    }
+
+    /// An encrypted dump's manifest is version 2 (older releases refuse it rather than
+    /// misread it), records format and recipients, and reads back; plain ones stay version 1.
+    #[test]
+    fn encrypted_dumps_record_format_and_recipients() {
+        let manifest = encrypted();
+        let json: serde_json::Value =
+            serde_json::from_slice(&manifest.to_json()).unwrap_or_default();
+        assert_eq!(json["version"], 2);
+        assert_eq!(json["dump"]["encryption"]["format"], "age");
+        assert_eq!(
+            Manifest::from_json(&manifest.to_json()).ok(),
+            Some(manifest)
+        );
+        let plain: serde_json::Value =
+            serde_json::from_slice(&sample().to_json()).unwrap_or_default();
+        assert!(plain["dump"].get("encryption").is_none());
+    }
+
     #[test]
     fn round_trips_and_refuses_strangers() {
         let manifest = sample();
@@ -330,6 +389,7 @@ mod tests {
         online.dump.export_reason = Some("auto: the database is large".to_owned());
         online.database.bookmark_after = Some("00000002-00000002-00004f8a-0123".to_owned());
         insta::assert_json_snapshot!("manifest_v1_online", online);
+        insta::assert_json_snapshot!("manifest_v2_encrypted", encrypted());
         let first_release = br#"{"kind":"d1-backup-manifest","version":1,"tool":"d1-backup 0.1.0",
             "account":"ucca","account_id":null,
             "database":{"name":"ops-db","uuid":null,"bookmark":null,"sqlite":"ops.sqlite"},

@@ -24,5 +24,6 @@ pub use heartbeat::{HEARTBEAT_KIND, HEARTBEAT_VERSION, Heartbeat, HeartbeatDatab
 pub use lease::{LEASE_VERSION, LeaseRecord, LeaseUpload};
 pub use manifest::{
     DumpConsistency, MANIFEST_KIND, MANIFEST_VERSION, Manifest, ManifestDatabase, ManifestDump,
+    ManifestEncryption, PLAIN_MANIFEST_VERSION,
 };
 pub use verification::{VERIFICATION_KIND, VERIFICATION_VERSION, VerificationRecord};

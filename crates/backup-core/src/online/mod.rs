@@ -60,6 +60,7 @@ use serde_json::Value;
 use crate::compression::Compression;
 use crate::dump::plan::{Filter, Read, Role, Step, plan};
 use crate::dump::{DumpWriter, Insert};
+use crate::encryption::Recipients;
 use crate::error::{Error, ErrorKind};
 use crate::manifest::DumpConsistency;
 use crate::progress::EventKind;
@@ -85,6 +86,8 @@ pub(crate) struct Request<'a> {
     pub(crate) database_id: &'a str,
     pub(crate) key: &'a str,
     pub(crate) compression: Compression,
+    /// Encrypts the stored dump to these recipients, when set.
+    pub(crate) encryption: Option<&'a Recipients>,
     pub(crate) part_size: Option<u64>,
     /// Fail, leaving nothing at the key, when the database changed while it was read.
     pub(crate) require_snapshot: bool,
@@ -129,6 +132,7 @@ pub(crate) async fn run(
         key: request.key,
         total: None,
         compression: request.compression,
+        encryption: request.encryption,
         metadata,
         part_size: request.part_size,
     };

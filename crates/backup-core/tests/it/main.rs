@@ -12,6 +12,8 @@ mod config;
 #[cfg(feature = "sqlite")]
 mod corpus;
 mod defects;
+#[cfg(feature = "sqlite")]
+mod encryption;
 mod faults;
 mod heartbeat;
 mod lease;

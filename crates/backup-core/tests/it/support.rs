@@ -45,17 +45,20 @@ pub async fn simulator() -> D1Simulator {
     sim
 }
 
+/// The start of a config file for `sim`: `[cloudflare]` pointing at it with an unlimited
+/// budget, then `[sink]` with `sink` as its body.
+pub fn config_head(sim: &D1Simulator, sink: &str) -> String {
+    format!(
+        "[cloudflare]\napi_base_url = \"{}\"\nrequests_per_five_minutes = 1000000\n\n[sink]\n{sink}\n",
+        sim.base_url()
+    )
+}
+
 /// A config file text for `sim`, with `sink` as the `[sink]` body and the two seed accounts.
 pub fn config_text(sim: &D1Simulator, sink: &str, ucca_dbs: &str, rto_dbs: &str) -> String {
     format!(
         r#"
-[cloudflare]
-api_base_url = "{base}"
-requests_per_five_minutes = 1000000
-
-[sink]
-{sink}
-
+{head}
 [retention]
 keep_days = 30
 
@@ -76,7 +79,7 @@ token_env = "RTO_API_TOKEN"
 prefix = "rtopacks"
 databases = [{rto_dbs}]
 "#,
-        base = sim.base_url()
+        head = config_head(sim, sink)
     )
 }
 

@@ -391,6 +391,110 @@ async fn run_verify_and_verify_against_live_prove_backups() {
     assert_eq!(engine["verified"], true);
 }
 
+#[tokio::test]
+async fn encrypted_backups_need_the_identity_only_to_read_them() {
+    let identity = age::x25519::Identity::generate();
+    let secret = age::secrecy::ExposeSecret::expose_secret(&identity.to_string()).to_owned();
+    let public = identity.to_public().to_string();
+    let world = World::new(&format!("\n[encryption]\nrecipients = [\"{public}\"]\n")).await;
+    std::fs::write(
+        world.dir.path().join("key.txt"),
+        format!("# test\n{secret}\n"),
+    )
+    .unwrap();
+    let out = world.run(&["run", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let key = report["databases"][0]["key"].as_str().unwrap();
+    assert!(key.ends_with("/ops-db.sql.age"), "{key}");
+    // list and prune need no identity.
+    let list = world.run(&["list", "--json"]).await;
+    assert_eq!(list.status.code(), Some(0), "{}", text(&list.stderr));
+    let listed: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert!(
+        listed["backups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["encrypted"] == true && b["complete"] == true),
+        "{listed}"
+    );
+    let prune = world.run(&["prune", "--dry-run"]).await;
+    assert_eq!(prune.status.code(), Some(0), "{}", text(&prune.stderr));
+    // config check names the recipients; no identity is needed to back up.
+    let check = world.run(&["config", "check", "--json"]).await;
+    let checks: Value = serde_json::from_slice(&check.stdout).unwrap();
+    let encryption = checks["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["what"] == "encryption")
+        .unwrap();
+    assert_eq!(encryption["ok"], true, "{encryption}");
+    assert!(
+        encryption["detail"].as_str().unwrap().contains(&public),
+        "{encryption}"
+    );
+    // verify and restore refuse without it (exit 2, the flag named), before writing anything.
+    let verify = world.run(&["verify"]).await;
+    assert_eq!(verify.status.code(), Some(2), "{}", text(&verify.stderr));
+    assert!(
+        text(&verify.stderr).contains("--identity"),
+        "{}",
+        text(&verify.stderr)
+    );
+    let restored = world.dir.path().join("restored.sqlite");
+    let target = restored.to_str().unwrap();
+    let restore = world
+        .run(&["restore", "--database", "ops-db", "--to-sqlite", target])
+        .await;
+    assert_eq!(restore.status.code(), Some(2), "{}", text(&restore.stderr));
+    assert!(!restored.exists());
+    assert!(
+        world
+            .keys()
+            .await
+            .iter()
+            .all(|k| !k.ends_with(".verification.json")),
+        "no verification record without the identity"
+    );
+    // A file that is not an identity is named by its line.
+    std::fs::write(world.dir.path().join("bad.txt"), "not a key\n").unwrap();
+    let bad = world.run(&["verify", "--identity", "bad.txt"]).await;
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+    assert!(
+        text(&bad.stderr).contains("line 1"),
+        "{}",
+        text(&bad.stderr)
+    );
+    // With it, both work.
+    let verify = world
+        .run(&["verify", "--identity", "key.txt", "--json"])
+        .await;
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stderr));
+    let restore = world
+        .run(&[
+            "restore",
+            "--database",
+            "ops-db",
+            "--to-sqlite",
+            target,
+            "--identity",
+            "key.txt",
+            "--json",
+        ])
+        .await;
+    assert_eq!(restore.status.code(), Some(0), "{}", text(&restore.stderr));
+    let plan: Value = serde_json::from_slice(&restore.stdout).unwrap();
+    assert_eq!(plan["plan"]["backup"]["encrypted"], true, "{plan}");
+    assert!(restored.exists());
+    for out in [&verify, &restore, &bad] {
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        // The format's name may be shown ("AGE-SECRET-KEY-1…"); the key's own bits never.
+        assert!(!all.contains(&secret[16..]), "{all}");
+    }
+}
+
 fn today() -> String {
     d1_backup_core::chrono::Utc::now().date_naive().to_string()
 }
