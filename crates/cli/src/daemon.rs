@@ -33,6 +33,8 @@ pub(crate) async fn daemon(global: &GlobalArgs, args: &DaemonArgs) -> u8 {
     let quiet = global.quiet;
     let sink = engine.sink().describe();
     let metrics_file = engine.config().run.metrics_file.clone();
+    // One write at a time: two runs finishing close together must not share a temp file.
+    let writing = Arc::new(tokio::sync::Mutex::new(()));
     let events = move |event: DaemonEvent<'_>| {
         let snapshot = {
             let mut metrics = metrics.lock().unwrap_or_else(PoisonError::into_inner);
@@ -55,7 +57,9 @@ pub(crate) async fn daemon(global: &GlobalArgs, args: &DaemonArgs) -> u8 {
                 }
                 render::notifications(&report.notifications);
                 if let Some(path) = metrics_file.clone() {
+                    let writing = Arc::clone(&writing);
                     tokio::spawn(async move {
+                        let _one_at_a_time = writing.lock().await;
                         if let Err(error) = snapshot.write_file(&path).await {
                             render::error(
                                 &error,
@@ -93,30 +97,23 @@ pub(crate) async fn daemon(global: &GlobalArgs, args: &DaemonArgs) -> u8 {
     if cut { exit::INTERRUPTED } else { exit::OK }
 }
 
-/// With `[daemon] metrics_listen`: each database's last success read from the sink, then
-/// `/metrics` and `/healthz` served until `stop`. An address that cannot be bound is a usage
-/// error (exit 2), found before any backup runs.
+/// With `[daemon] metrics_listen`: `/metrics` and `/healthz` served until `stop`. With it or
+/// `[run] metrics_file`: each database's last success read from the sink first. An address
+/// that cannot be bound is a usage error (exit 2), found before any backup runs.
 async fn serve_metrics(
     engine: &Engine,
     metrics: &Arc<Mutex<Metrics>>,
     stop: &CancellationToken,
 ) -> Result<(), u8> {
-    let Some(listen) = &engine.config().daemon.metrics_listen else {
+    let listen = engine.config().daemon.metrics_listen.as_deref();
+    if listen.is_none() && engine.config().run.metrics_file.is_none() {
         return Ok(());
+    }
+    let server = match listen {
+        // Validation accepted the address, so it parses.
+        Some(listen) => Some(bind(listen, metrics).await?),
+        None => None,
     };
-    // Validation accepted it, so it parses.
-    let Ok(address) = listen.parse() else {
-        return Err(exit::USAGE);
-    };
-    let server = MetricsServer::bind(address, Arc::clone(metrics))
-        .await
-        .map_err(|error| {
-            render::error(
-                &error,
-                "choose a free port in [daemon] metrics_listen, or stop what holds it",
-            );
-            exit::USAGE
-        })?;
     match engine.status(&StatusOptions::new()).await {
         Ok(status) => metrics
             .lock()
@@ -126,9 +123,26 @@ async fn serve_metrics(
             "metrics: cannot list the sink for each database's last success; it shows after the first run: {error}"
         ),
     }
-    if let Ok(bound) = server.local_addr() {
-        tracing::info!("serving metrics on http://{bound}/metrics");
+    if let Some(server) = server {
+        if let Ok(bound) = server.local_addr() {
+            tracing::info!("serving metrics on http://{bound}/metrics");
+        }
+        tokio::spawn(server.serve(stop.clone()));
     }
-    tokio::spawn(server.serve(stop.clone()));
     Ok(())
+}
+
+async fn bind(listen: &str, metrics: &Arc<Mutex<Metrics>>) -> Result<MetricsServer, u8> {
+    let Ok(address) = listen.parse() else {
+        return Err(exit::USAGE);
+    };
+    MetricsServer::bind(address, Arc::clone(metrics))
+        .await
+        .map_err(|error| {
+            render::error(
+                &error,
+                "choose a free port in [daemon] metrics_listen, or stop what holds it",
+            );
+            exit::USAGE
+        })
 }

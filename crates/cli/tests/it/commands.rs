@@ -291,6 +291,13 @@ async fn the_daemon_survives_failed_runs() {
     let world = World::new("\n[[schedules]]\nname = \"every-second\"\ncron = \"* * * * * *\"\ndatabases = [\"engine-db\"]\n").await;
     let engine = "00000000-0000-4000-8000-000000000002";
     world.sim.inject(engine, Fault::ExportError("boom".into()));
+    // `[run] metrics_file` is written after each scheduled run, its counters across runs.
+    let file = world.dir.path().join("d1-backup.toml");
+    let config = std::fs::read_to_string(&file).unwrap().replace(
+        "poll_interval_ms = 0",
+        "poll_interval_ms = 0\nmetrics_file = \"daemon.prom\"",
+    );
+    std::fs::write(&file, config).unwrap();
     let child = world.daemon();
     // Each failed run starts two exports (one fresh export after the failure); wait for two runs.
     world.wait_for_exports(engine, 4).await;
@@ -306,6 +313,15 @@ async fn the_daemon_survives_failed_runs() {
         "{stderr}"
     );
     assert!(stderr.contains("daemon stopped"), "{stderr}");
+    let metrics = std::fs::read_to_string(world.dir.path().join("daemon.prom")).unwrap();
+    let failures = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("d1_backup_failures_total{account=\"ucca\",database=\"engine-db\"} ")
+        })
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or_default();
+    assert!(failures >= 2, "the counter counts across runs:\n{metrics}");
 }
 
 #[tokio::test]
@@ -320,6 +336,7 @@ async fn completions_and_help_work_without_a_config() {
         "list",
         "verify",
         "databases",
+        "status",
         "daemon",
         "completions",
     ] {

@@ -282,3 +282,28 @@ async fn a_failing_run_posts_its_report_and_a_broken_webhook_changes_nothing() {
             .contains("disk on fire")
     );
 }
+
+#[tokio::test]
+async fn a_metrics_address_in_use_is_a_usage_error_before_any_backup() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let world = World::new(&format!(
+        "\n[daemon]\nmetrics_listen = \"127.0.0.1:{port}\"\n\n[[schedules]]\nname = \"every-second\"\ncron = \"* * * * * *\"\n"
+    ))
+    .await;
+    let output = world.run(&["daemon"]).await;
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen for metrics on 127.0.0.1:{port}"))
+            && stderr.contains("hint: choose a free port in [daemon] metrics_listen"),
+        "{stderr}"
+    );
+    assert_eq!(
+        world
+            .sim
+            .exports_started("00000000-0000-4000-8000-000000000001"),
+        0
+    );
+    drop(taken);
+}
