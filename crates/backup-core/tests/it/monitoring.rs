@@ -571,3 +571,24 @@ async fn a_notify_url_is_never_shown_in_a_config_error() {
     let fields: Vec<&str> = error.problems().iter().map(|p| p.field.as_str()).collect();
     assert_eq!(fields, ["notify[0].url", "notify[0].on"]);
 }
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn status_shows_what_the_verification_record_says() {
+    let (_sim, text, sink) = world("").await;
+    let text = text.replace(
+        "poll_interval_ms = 0",
+        "poll_interval_ms = 0\nverify = \"restore\"",
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    let engine = Engine::builder(parse(&text), secrets())
+        .sink(sink.clone())
+        .scratch_dir(scratch.path())
+        .build()
+        .unwrap();
+    let report = run(&engine, d1_backup_core::RunOptions::new(date())).await;
+    assert_eq!(report.databases[0].verified, Some(true));
+    let status = engine.status(&StatusOptions::new()).await.unwrap();
+    assert_eq!(status.databases[0].verified, Some(true));
+    assert_eq!(status.databases[1].verified, None);
+}
