@@ -32,7 +32,7 @@ use std::time::Instant;
 
 use chrono::{Duration, NaiveDate};
 use counting::{Calls, Counting, Snapshot};
-use d1_backup_core::{Config, Engine, ListDetail, PruneMode, PruneOptions, Secrets};
+use d1_backup_core::{Config, Engine, ListDetail, PruneMode, PruneOptions, Secrets, StatusOptions};
 use r2_sink::testing::S3TestServer;
 use r2_sink::{BackupSink, ObjectStoreSink, PutOptions};
 
@@ -81,7 +81,10 @@ fn db_name(i: usize) -> String {
 }
 
 fn manifest(account: &str, db: &str, date: NaiveDate, key: &str, bytes: usize) -> String {
-    let sha = format!("{:064x}", bytes as u64 * 7919 + date.to_string().len() as u64);
+    let sha = format!(
+        "{:064x}",
+        bytes as u64 * 7919 + date.to_string().len() as u64
+    );
     format!(
         r#"{{"kind":"d1-backup-manifest","version":1,"tool":"d1-backup bench","account":"{account}","account_id":null,
 "database":{{"name":"{db}","uuid":null,"bookmark":null,"sqlite":null}},"date":"{date}",
@@ -91,8 +94,18 @@ fn manifest(account: &str, db: &str, date: NaiveDate, key: &str, bytes: usize) -
     )
 }
 
-fn verification(account: &str, db: &str, date: NaiveDate, key: &str, bytes: usize, ok: bool) -> String {
-    let sha = format!("{:064x}", bytes as u64 * 7919 + date.to_string().len() as u64);
+fn verification(
+    account: &str,
+    db: &str,
+    date: NaiveDate,
+    key: &str,
+    bytes: usize,
+    ok: bool,
+) -> String {
+    let sha = format!(
+        "{:064x}",
+        bytes as u64 * 7919 + date.to_string().len() as u64
+    );
     format!(
         r#"{{"kind":"d1-backup-verification","version":1,"tool":"d1-backup bench","verified_at":"{date}T05:00:00Z",
 "account":"{account}","database":"{db}","date":"{date}","key":"{key}","sha256":"{sha}","ok":{ok},"defective":{}}}
@@ -127,13 +140,19 @@ fn fill(
             let bytes = 200 + (i * 37 + back as usize * 11) % 600;
             write(&key, &vec![b'-'; bytes])?;
             let m = manifest(&account, &db, date, &key, bytes);
-            write(&format!("{account}/{date}/{db}.manifest.json"), m.as_bytes())?;
+            write(
+                &format!("{account}/{date}/{db}.manifest.json"),
+                m.as_bytes(),
+            )?;
             objects += 2;
             let verified_ok = i % 20 == 0 && back < 3;
             let defective = i % 100 == 7 && back == 0;
             if verified_ok || defective {
                 let v = verification(&account, &db, date, &key, bytes, verified_ok);
-                write(&format!("{account}/{date}/{db}.verification.json"), v.as_bytes())?;
+                write(
+                    &format!("{account}/{date}/{db}.verification.json"),
+                    v.as_bytes(),
+                )?;
                 objects += 1;
             }
         }
@@ -198,7 +217,8 @@ async fn main() -> BoxResult<()> {
                 Ok(())
             })?;
             for (key, body) in bodies {
-                sink.put_if_absent(&key, body, PutOptions::default()).await?;
+                sink.put_if_absent(&key, body, PutOptions::default())
+                    .await?;
             }
             (Arc::new(sink), objects, None)
         } else {
@@ -252,13 +272,25 @@ async fn main() -> BoxResult<()> {
     let fp = fingerprint(listing.iter().map(|l| format!("{l:?}")));
     row("list", secs, calls.snapshot() - before, fp);
 
+    // What `status` reads (issue 17): the same listings, plus the verification record (and
+    // manifest) of each database's newest backup where one exists.
+    let before = calls.snapshot();
+    let t = Instant::now();
+    let status = engine.status(&StatusOptions::new()).await?;
+    let secs = t.elapsed().as_secs_f64();
+    let fp = fingerprint(
+        status
+            .databases
+            .iter()
+            .map(|d| format!("{:?} {:?} {:?}", d.name, d.newest_date, d.verified)),
+    );
+    row("status", secs, calls.snapshot() - before, fp);
+
     // What `list --json` reads: every complete backup's manifest, for `sha256`. Its
     // fingerprint is comparable with `list` before issue 15, which always read them.
     let before = calls.snapshot();
     let t = Instant::now();
-    let listing = engine
-        .list_backups_with(&[], ListDetail::Manifests)
-        .await?;
+    let listing = engine.list_backups_with(&[], ListDetail::Manifests).await?;
     let secs = t.elapsed().as_secs_f64();
     let fp = fingerprint(listing.iter().map(|l| format!("{l:?}")));
     row("list --json", secs, calls.snapshot() - before, fp);
