@@ -7,6 +7,7 @@
 //! | [`run`](Engine::run), [`run_schedules`](Engine::run_schedules) | `run`, `job`, `schedule` |
 //! | [`prune`](Engine::prune), [`prune_after`](Engine::prune_after) | `prune` (policy: `retention`) |
 //! | [`list_backups`](Engine::list_backups), [`remote_databases`](Engine::remote_databases), [`check`](Engine::check) | `inspect` |
+//! | [`status`](Engine::status) | `status` (from `catalog`'s listings) |
 //! | `verify` (feature `sqlite`) | `verify`, `live` |
 //! | `restore_plan`, `restore_to_sqlite`, `restore_to_d1` (feature `sqlite`) | `restore_backup` |
 //! | [`send_heartbeat`](Engine::send_heartbeat) | `heartbeat` |
@@ -31,6 +32,7 @@ use crate::restore_backup::{
     RestorePlan, RestoreReport, RestoreRequest, TimeTravelPlan, TimeTravelReport, TimeTravelRequest,
 };
 use crate::selector::Selector;
+use crate::status::{StatusOptions, StatusReport};
 #[cfg(feature = "sqlite")]
 use crate::verify::Verification;
 
@@ -115,6 +117,15 @@ impl Engine {
         detail: ListDetail,
     ) -> Result<Vec<BackupListing>, Error> {
         crate::inspect::list_backups(self, only, detail).await
+    }
+
+    /// The freshness of the selected databases' newest complete backups: for each, the
+    /// backup's date, finish time, age, size, verification and encryption, and whether it
+    /// is recent enough ([`StatusOptions::max_age`], else the schedules, else 26 hours; see
+    /// [`StatusReport`]). Reads one listing per account, plus the verification record of a
+    /// newest backup that has one; never exports anything.
+    pub async fn status(&self, options: &StatusOptions) -> Result<StatusReport, Error> {
+        crate::status::status(self, options).await
     }
 
     /// The D1 databases each account's token can see, marking the configured ones, and the

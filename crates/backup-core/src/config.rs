@@ -46,6 +46,12 @@ pub struct Config {
     /// When `d1-backup daemon` runs backups.
     #[serde(default)]
     pub schedules: Vec<ScheduleConfig>,
+    /// How `d1-backup daemon` serves what monitoring reads (`[daemon]`).
+    #[serde(default)]
+    pub daemon: DaemonConfig,
+    /// Who is told when a run fails (or succeeds): `[[notify]]` webhooks.
+    #[serde(default)]
+    pub notify: Vec<NotifyConfig>,
     /// The Cloudflare accounts whose databases are backed up, each with its own token.
     #[serde(default)]
     pub accounts: Vec<AccountConfig>,
@@ -123,6 +129,93 @@ pub struct HeartbeatConfig {
     pub url: Option<String>,
     /// The URL pinged instead when the run failed (default: `url` + `/fail`).
     pub fail_url: Option<String>,
+}
+
+/// `[daemon]`: what the long-running `d1-backup daemon` serves besides its schedules.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DaemonConfig {
+    /// The address (`host:port`) to serve Prometheus metrics on (`GET /metrics`) and a
+    /// liveness check (`GET /healthz`), e.g. `"127.0.0.1:9187"`. Off when not set.
+    pub metrics_listen: Option<String>,
+}
+
+/// One `[[notify]]` entry: a webhook told about runs, e.g.
+/// `{ url = "https://hooks.slack.com/services/…", format = "slack" }`. A notification that
+/// cannot be sent is reported, never a reason to fail the run.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct NotifyConfig {
+    /// A name for logs and reports (default: `notify[i]`, its position). The URL itself is
+    /// treated as a secret and never shown.
+    pub name: Option<String>,
+    /// Where the notification is POSTed (http or https).
+    pub url: String,
+    /// Which runs are notified: `["failure"]` (the default) or `["failure", "success"]`.
+    #[serde(default = "default_notify_on")]
+    pub on: Vec<NotifyOn>,
+    /// How long one attempt may take, in seconds (default 10).
+    #[serde(default = "default_notify_timeout")]
+    pub timeout_seconds: u64,
+    /// Attempts made again after a failed one (default 2).
+    #[serde(default = "default_notify_retries")]
+    pub retries: u32,
+    /// `json` (the run report, the default) or `slack` (`{"text": …}`, a short summary).
+    #[serde(default)]
+    pub format: NotifyFormat,
+}
+
+impl fmt::Debug for NotifyConfig {
+    // The URL is a secret (Slack and most webhook URLs carry their credential in the path).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NotifyConfig")
+            .field("name", &self.name)
+            .field("url", &"<redacted>")
+            .field("on", &self.on)
+            .field("timeout_seconds", &self.timeout_seconds)
+            .field("retries", &self.retries)
+            .field("format", &self.format)
+            .finish()
+    }
+}
+
+/// Which runs a `[[notify]]` entry is told about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum NotifyOn {
+    /// A run that did not end with every selected database backed up
+    /// ([`RunReport::complete`](crate::RunReport::complete) is false).
+    Failure,
+    /// A run that backed up every selected database.
+    Success,
+}
+
+/// The body a `[[notify]]` entry sends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum NotifyFormat {
+    /// The run report as `run --json` prints it (`application/json`).
+    #[default]
+    Json,
+    /// `{"text": "…"}`, a summary Slack's (and Mattermost's, Discord's `/slack`) incoming
+    /// webhooks display.
+    Slack,
+}
+
+fn default_notify_on() -> Vec<NotifyOn> {
+    vec![NotifyOn::Failure]
+}
+
+fn default_notify_timeout() -> u64 {
+    10
+}
+
+fn default_notify_retries() -> u32 {
+    2
 }
 
 /// One `[[schedules]]` entry: a cron expression (five fields, UTC) and the databases it
@@ -327,6 +420,10 @@ pub struct RunConfig {
     /// online, smaller ones through D1's export (default 256).
     #[serde(default = "default_online_above_mib")]
     pub online_above_mib: u64,
+    /// After each run, write Prometheus metrics (text format) to this file, atomically, for
+    /// node_exporter's textfile collector. Relative paths are relative to the config file (in
+    /// code: to the process's working directory).
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// How a D1 database is read: `[run] export`, a database's `export`, or a run's override.
@@ -412,6 +509,7 @@ impl Default for RunConfig {
             export: ExportMode::D1,
             require_snapshot: false,
             online_above_mib: default_online_above_mib(),
+            metrics_file: None,
         }
     }
 }
@@ -687,6 +785,9 @@ impl Config {
             {
                 *path = lexically_normal(&base.join(&*path));
             }
+        }
+        if let Some(path) = &mut config.run.metrics_file {
+            *path = lexically_normal(&base.join(&*path));
         }
         validate::validate_files(&config, origin)?;
         Ok(config)

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use d1_export::{ApiToken, D1Client, RateLimit};
+use d1_export::{ApiToken, D1Client, RateLimit, RequestCounts};
 
 use crate::shard::Shard;
 use r2_sink::BackupSink;
@@ -120,6 +120,22 @@ impl Engine {
     /// The share of the databases this engine's runs back up (`None`: all of them).
     pub fn shard(&self) -> Option<Shard> {
         self.shard
+    }
+
+    /// The D1 API requests this engine's clients have sent since it was built, and how many
+    /// were answered 429: each distinct client (one per token) counted once. A run's share
+    /// is the difference between a reading before and after it
+    /// ([`RunReport::api_requests`](crate::RunReport::api_requests)).
+    pub fn api_request_counts(&self) -> RequestCounts {
+        let mut distinct: Vec<&D1Client> = Vec::new();
+        for client in self.clients.iter().flatten() {
+            if !distinct.iter().any(|c| c.same_client(client)) {
+                distinct.push(client);
+            }
+        }
+        distinct
+            .into_iter()
+            .fold(RequestCounts::default(), |sum, c| sum + c.request_counts())
     }
 
     /// Who this engine is in its leases, and its probe for holders on this machine.

@@ -153,11 +153,13 @@
 //!   database), `run --verify`, and restores into SQLite or D1 (`Engine::restore_plan`).
 //!   Splitting a dump into statements ([`DumpStatements`]) and finding the tables D1 exported
 //!   lossily ([`DefectScanner`]) need no feature.
+//! - `metrics-server`: `MetricsServer`, [`Metrics`] and a health check served over HTTP
+//!   (`d1-backup daemon`'s `[daemon] metrics_listen`).
 //! - `testing`: `testing::SqliteD1`, a real SQLite database behind the D1 simulator of
 //!   `d1_export::testing`, for tests of code that embeds this crate.
 //!
 //! They are off by default so that an embedding service compiles only what it uses; the
-//! `d1-backup` command enables `compression` and `sqlite`.
+//! `d1-backup` command enables `compression`, `sqlite` and `metrics-server`.
 
 #![deny(missing_docs)]
 
@@ -181,6 +183,10 @@ mod lease;
 #[cfg(feature = "sqlite")]
 mod live;
 mod local;
+mod metrics;
+#[cfg(feature = "metrics-server")]
+mod metrics_server;
+mod notify;
 mod online;
 mod options;
 mod plan;
@@ -201,6 +207,7 @@ mod shard;
 mod sinks;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+mod status;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -216,9 +223,9 @@ use formats::manifest;
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use compression::Compression;
 pub use config::{
-    AccountConfig, CloudflareConfig, Config, ConfigBuilder, DatabaseEntry, EncryptionConfig,
-    ExportMode, HeartbeatConfig, KvHeartbeat, RetentionConfig, RunConfig, ScheduleConfig,
-    SinkConfig, SinkKind, VerifyMode,
+    AccountConfig, CloudflareConfig, Config, ConfigBuilder, DaemonConfig, DatabaseEntry,
+    EncryptionConfig, ExportMode, HeartbeatConfig, KvHeartbeat, NotifyConfig, NotifyFormat,
+    NotifyOn, RetentionConfig, RunConfig, ScheduleConfig, SinkConfig, SinkKind, VerifyMode,
 };
 pub use daemon::DaemonEvent;
 pub use dump::{
@@ -241,6 +248,9 @@ pub use layout::{
 };
 #[cfg(feature = "sqlite")]
 pub use live::{Finding, FindingKind, LiveComparison, TableComparison};
+pub use metrics::{METRICS_CONTENT_TYPE, Metrics};
+#[cfg(feature = "metrics-server")]
+pub use metrics_server::MetricsServer;
 #[cfg(feature = "sqlite")]
 pub use options::VerifyOptions;
 pub use options::{Force, RunOptions};
@@ -248,7 +258,8 @@ pub use processes::{Processes, UnknownProcesses};
 pub use progress::{EventKind, Progress, ProgressEvent};
 pub use prune::{PruneMode, PruneOptions};
 pub use report::{
-    DatabaseReport, HeartbeatOutcome, PruneDecision, PruneReport, RunReport, StaleUpload, Status,
+    DatabaseReport, HeartbeatOutcome, NotifyOutcome, PruneDecision, PruneReport, RunReport,
+    StaleUpload, Status,
 };
 #[cfg(feature = "sqlite")]
 pub use restore::{
@@ -269,6 +280,7 @@ pub use schedule::Schedule;
 pub use secrets::Secrets;
 pub use selector::Selector;
 pub use shard::Shard;
+pub use status::{DEFAULT_MAX_AGE, DatabaseStatus, SCHEDULE_GRACE, StatusOptions, StatusReport};
 #[cfg(feature = "sqlite")]
 pub use verify::Verification;
 

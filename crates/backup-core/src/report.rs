@@ -28,6 +28,16 @@ pub struct RunReport {
     pub prune: Option<PruneReport>,
     /// What happened to each configured heartbeat target (empty when none is configured).
     pub heartbeat: Vec<HeartbeatOutcome>,
+    /// Requests this run sent to the D1 API (every attempt, retries included), across its
+    /// tokens. Read from the engine's clients before and after the run, so runs of one
+    /// engine at the same time count each other's requests too.
+    pub api_requests: u64,
+    /// Of those, the requests the D1 API answered 429 Too Many Requests.
+    pub rate_limited: u64,
+    /// What happened to each `[[notify]]` webhook that this run concerned (empty when none
+    /// is configured or none wanted this outcome). A notification that failed does not
+    /// change anything else in the report.
+    pub notifications: Vec<NotifyOutcome>,
 }
 
 impl RunReport {
@@ -230,5 +240,17 @@ pub struct HeartbeatOutcome {
     /// Where, without secrets (the KV key, the object key, the URL without its query).
     pub destination: String,
     /// Why it failed; null when delivered.
+    pub error: Option<String>,
+}
+
+/// What happened to one `[[notify]]` webhook. The URL is a secret and is never in it.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct NotifyOutcome {
+    /// The entry's `name`, or `notify[i]` (its position in the file).
+    pub name: String,
+    /// Attempts made (1 + the retries used).
+    pub attempts: u32,
+    /// Why the last attempt failed; null when delivered.
     pub error: Option<String>,
 }

@@ -1,6 +1,6 @@
 //! A backup run: every selected database backed up ([`Job`](crate::job::Job)), concurrently
 //! within limits, each independent of the others; then verification, retention and the
-//! heartbeat.
+//! heartbeat, then the `[[notify]]` webhooks.
 
 use futures::future::join_all;
 use tokio::sync::Semaphore;
@@ -29,6 +29,7 @@ pub(crate) async fn run(
     cancel: &CancellationToken,
 ) -> Result<RunReport, Error> {
     let started_at = engine.clock().now();
+    let requests_before = engine.api_request_counts();
     let mut targets = plan::select(engine.config(), &options.only)?;
     if let Some(shard) = engine.shard() {
         targets.retain(|t| shard.contains(&t.account.name, &t.entry.name));
@@ -84,11 +85,19 @@ pub(crate) async fn run(
         interrupted: cancel.is_cancelled(),
         prune: None,
         heartbeat: Vec::new(),
+        api_requests: 0,
+        rate_limited: 0,
+        notifications: Vec::new(),
     };
     if engine.config().retention.prune_after_run && !report.interrupted {
         report.prune = Some(engine.prune_after(&report).await);
         report.finished_at = engine.clock().now();
     }
     report.heartbeat = engine.send_heartbeat(&Heartbeat::of_run(&report)).await;
+    let requests = engine.api_request_counts().since(requests_before);
+    report.api_requests = requests.sent;
+    report.rate_limited = requests.rate_limited;
+    // Last, so the webhooks see the whole report (the notifications themselves aside).
+    report.notifications = crate::notify::notify(engine, &report).await;
     Ok(report)
 }

@@ -22,6 +22,8 @@ Examples:
   D1_BACKUP_CONFIG=/etc/d1-backup.toml d1-backup run --date 2026-11-30
   d1-backup prune --dry-run
   d1-backup list --only ops-db
+  d1-backup status --json
+  d1-backup run --metrics-file /var/lib/node_exporter/textfile/d1_backup.prom
   d1-backup config check";
 
 /// Back up Cloudflare D1 databases into R2, any S3-compatible store, or a directory.
@@ -109,9 +111,17 @@ pub(crate) enum Command {
     /// Work with the configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// Run the `[[schedules]]` of the config file until SIGTERM/SIGINT.
+    /// Tell whether every database's newest complete backup is fresh, from the sink's
+    /// listings only (cheap enough to run every minute).
     #[command(
-        after_help = "Examples:\n  d1-backup daemon --config /etc/d1-backup.toml\n  d1-backup daemon --grace 600"
+        after_help = "Exit codes: 0 every selected database has a fresh backup, 1 at least one is stale or has no backup (each is named, with the command that backs it up), 2 usage or configuration error.\n\nExamples:\n  d1-backup status\n  d1-backup status --max-age 30 --only ucca/ops-db\n  d1-backup status --json"
+    )]
+    Status(StatusArgs),
+    /// Run the `[[schedules]]` of the config file until SIGTERM/SIGINT; with `[daemon]
+    /// metrics_listen`, serve Prometheus metrics on GET /metrics and a health check on
+    /// GET /healthz.
+    #[command(
+        after_help = "Examples:\n  d1-backup daemon --config /etc/d1-backup.toml\n  d1-backup daemon --grace 600\n  curl -s http://127.0.0.1:9187/metrics   # with [daemon] metrics_listen = \"127.0.0.1:9187\""
     )]
     Daemon(DaemonArgs),
     /// Print a shell completion script.
@@ -243,6 +253,36 @@ pub(crate) struct RunArgs {
     /// --export online
     #[arg(long, value_name = "MODE", value_parser = parse_export_mode)]
     pub(crate) export: Option<ExportMode>,
+    /// After the run, write Prometheus metrics (text format) to this file, atomically (a
+    /// temporary file beside it, renamed), for node_exporter's textfile collector; overrides
+    /// `[run] metrics_file`. Example: --metrics-file /var/lib/node_exporter/textfile/d1_backup.prom
+    #[arg(long, value_name = "PATH")]
+    pub(crate) metrics_file: Option<PathBuf>,
+}
+
+/// `d1-backup status`.
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// A newest backup older than this many hours is stale, for every database (0: every
+    /// database is stale). Default: from [[schedules]] (stale 2 hours after the first
+    /// scheduled time following the newest backup), else 26. Example: --max-age 30
+    #[arg(long, value_name = "HOURS", value_parser = parse_hours)]
+    pub(crate) max_age: Option<std::time::Duration>,
+    /// Only this database: NAME, ACCOUNT/NAME or ACCOUNT/*. Repeatable. Example: --only ops-db
+    #[arg(long, value_name = "[ACCOUNT/]NAME")]
+    pub(crate) only: Vec<Selector>,
+    /// Print the result as JSON on stdout (the contract is in the README). Example: --json
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// A number of hours, zero or more (fractions allowed).
+fn parse_hours(text: &str) -> Result<std::time::Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|h| h.is_finite() && *h >= 0.0 && *h <= 24.0 * 366.0 * 100.0)
+        .map(|h| std::time::Duration::from_secs_f64(h * 3600.0))
+        .ok_or_else(|| format!("{text:?} is not a number of hours (0 or more), e.g. 26 or 1.5"))
 }
 
 /// `d1`, `online` or `auto`.

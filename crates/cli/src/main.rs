@@ -14,6 +14,7 @@ mod prune;
 mod render;
 mod restore;
 mod run;
+mod status;
 mod time_travel;
 
 use std::process::ExitCode;
@@ -59,6 +60,7 @@ fn main() -> ExitCode {
             Command::Restore(args) => restore::restore(&cli.global, args).await,
             Command::Databases(args) => inspect::databases(&cli.global, &args).await,
             Command::Config(ConfigCommand::Check(args)) => inspect::check(&cli.global, &args).await,
+            Command::Status(args) => status::status(&cli.global, args).await,
             Command::Daemon(args) => daemon::daemon(&cli.global, &args).await,
             Command::Completions(args) => {
                 let mut script = Vec::new();

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 
 use d1_backup_core::d1_export::ExportEvent;
 use d1_backup_core::{
-    Action, ErrorKind, EventKind, HeartbeatOutcome, Progress, ProgressEvent, PruneReport,
-    RunReport, Status,
+    Action, ErrorKind, EventKind, HeartbeatOutcome, NotifyOutcome, Progress, ProgressEvent,
+    PruneReport, RunReport, Status,
 };
 
 /// Prints an error and a one-line hint of what to do.
@@ -239,6 +239,20 @@ pub(crate) fn heartbeat(outcomes: &[HeartbeatOutcome]) {
                 "heartbeat {} -> {}: FAILED: {error}",
                 o.target, o.destination
             ),
+        }
+    }
+}
+
+/// Notifications that could not be sent, as warnings (a delivered one is not worth a line:
+/// the webhook's receiver shows it). They never change the exit code.
+pub(crate) fn notifications(outcomes: &[NotifyOutcome]) {
+    for o in outcomes {
+        if let Some(error) = &o.error {
+            tracing::warn!(
+                "notification {} not sent after {} attempt(s): {error}",
+                o.name,
+                o.attempts
+            );
         }
     }
 }

@@ -55,11 +55,47 @@ pub(crate) async fn run(global: &GlobalArgs, args: RunArgs) -> u8 {
         }
         render::heartbeat(&report.heartbeat);
     }
+    render::notifications(&report.notifications);
+    if let Some(path) = args
+        .metrics_file
+        .as_deref()
+        .or(engine.config().run.metrics_file.as_deref())
+    {
+        write_metrics(&engine, &options.only, &report, path).await;
+    }
     render::run_hint(&report);
     if args.json {
         render::json(&report);
     }
     exit_code(&report)
+}
+
+/// Writes the run's metrics, with each database's last success taken from the sink's
+/// listing (so a database this run did not back up still shows its newest backup). A
+/// failure is reported and leaves the exit code alone: the backups are what it says.
+async fn write_metrics(
+    engine: &Engine,
+    only: &[d1_backup_core::Selector],
+    report: &d1_backup_core::RunReport,
+    path: &Path,
+) {
+    let mut metrics = d1_backup_core::Metrics::new();
+    match engine
+        .status(&d1_backup_core::StatusOptions::new().only(only.to_vec()))
+        .await
+    {
+        Ok(status) => metrics.seed(&status),
+        Err(error) => tracing::warn!(
+            "metrics: cannot list the sink for each database's last success, so only this run's are written: {error}"
+        ),
+    }
+    metrics.record_run(report);
+    if let Err(error) = metrics.write_file(path).await {
+        render::error(
+            &error,
+            "check that the folder exists and is writable ([run] metrics_file or --metrics-file)",
+        );
+    }
 }
 
 /// 0 only when every selected database has its backup for the date.

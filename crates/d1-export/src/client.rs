@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
@@ -36,6 +37,61 @@ pub(crate) struct Inner {
     /// Shared by every request to the API made through this client.
     limiter: Limiter,
     pub(crate) retry: RetryPolicy,
+    /// API requests sent through this client and its clones (every attempt, retries
+    /// included); read by [`D1Client::request_counts`].
+    sent: AtomicU64,
+    /// Of those, the ones the API answered 429.
+    rate_limited: AtomicU64,
+}
+
+/// How many API requests a client (with its clones) has sent since it was built
+/// ([`D1Client::request_counts`]). Signed-URL downloads are not API requests and are not
+/// counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RequestCounts {
+    /// Requests sent to the API, every attempt counted (a retried call counts each try).
+    pub sent: u64,
+    /// Requests the API answered `429 Too Many Requests`.
+    pub rate_limited: u64,
+}
+
+impl RequestCounts {
+    /// The requests counted in `self` but not in `earlier` (a run's share of a client's
+    /// totals); saturates at zero.
+    #[must_use]
+    pub fn since(self, earlier: RequestCounts) -> RequestCounts {
+        RequestCounts {
+            sent: self.sent.saturating_sub(earlier.sent),
+            rate_limited: self.rate_limited.saturating_sub(earlier.rate_limited),
+        }
+    }
+}
+
+impl std::ops::Add for RequestCounts {
+    type Output = RequestCounts;
+    fn add(self, other: RequestCounts) -> RequestCounts {
+        RequestCounts {
+            sent: self.sent + other.sent,
+            rate_limited: self.rate_limited + other.rate_limited,
+        }
+    }
+}
+
+impl D1Client {
+    /// The API requests this client and its clones have sent so far, and how many were
+    /// answered 429: for metrics (a run reads it before and after).
+    pub fn request_counts(&self) -> RequestCounts {
+        RequestCounts {
+            sent: self.inner.sent.load(Ordering::Relaxed),
+            rate_limited: self.inner.rate_limited.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether `self` and `other` are clones of one client (one budget, one count).
+    pub fn same_client(&self, other: &D1Client) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
 }
 
 impl fmt::Debug for D1Client {
@@ -157,6 +213,8 @@ impl D1ClientBuilder {
                 request_timeout: self.request_timeout,
                 limiter: Limiter::new(&self.rate_limit),
                 retry: self.retry,
+                sent: AtomicU64::new(0),
+                rate_limited: AtomicU64::new(0),
             }),
         })
     }
@@ -305,6 +363,7 @@ impl Inner {
             Payload::Json(value) => request.json(value),
             Payload::Raw(bytes) => request.body(bytes.clone()),
         };
+        self.sent.fetch_add(1, Ordering::Relaxed);
         let response = request.send().await.map_err(|e| {
             let connect = e.is_connect();
             let err = Error::transport(
@@ -315,6 +374,9 @@ impl Inner {
             if connect { err.unsent() } else { err }
         })?;
         let status = response.status();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            self.rate_limited.fetch_add(1, Ordering::Relaxed);
+        }
         let retry_after = retry_after(&response);
         let content_type = response
             .headers()

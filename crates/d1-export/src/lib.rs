@@ -77,7 +77,7 @@ mod wire;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use client::{D1Client, D1ClientBuilder};
+pub use client::{D1Client, D1ClientBuilder, RequestCounts};
 pub use databases::{DatabaseInfo, DatabaseSummary};
 pub use download::Download;
 pub use error::{Error, ErrorKind, Result};

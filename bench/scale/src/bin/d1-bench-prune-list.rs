@@ -39,7 +39,7 @@ use std::time::Instant;
 
 use chrono::{Duration, NaiveDate};
 use counting::{Calls, Counting, Snapshot};
-use d1_backup_core::{Config, Engine, ListDetail, PruneMode, PruneOptions, Secrets};
+use d1_backup_core::{Config, Engine, ListDetail, PruneMode, PruneOptions, Secrets, StatusOptions};
 use r2_sink::testing::S3TestServer;
 use r2_sink::{BackupSink, ObjectStoreSink, PutOptions};
 
@@ -349,6 +349,20 @@ async fn main() -> BoxResult<()> {
     let secs = t.elapsed().as_secs_f64();
     let fp = fingerprint(listing.iter().map(|l| format!("{l:?}")));
     row("list", secs, calls.snapshot() - before, fp);
+
+    // What `status` reads (issue 17): the same listings, plus the verification record (and
+    // manifest) of each database's newest backup where one exists.
+    let before = calls.snapshot();
+    let t = Instant::now();
+    let status = engine.status(&StatusOptions::new()).await?;
+    let secs = t.elapsed().as_secs_f64();
+    let fp = fingerprint(
+        status
+            .databases
+            .iter()
+            .map(|d| format!("{:?} {:?} {:?}", d.name, d.newest_date, d.verified)),
+    );
+    row("status", secs, calls.snapshot() - before, fp);
 
     // What `list --json` reads: every complete backup's manifest, for `sha256`. Its
     // fingerprint is comparable with `list` before issue 15, which always read them.

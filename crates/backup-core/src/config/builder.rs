@@ -14,8 +14,9 @@
 use std::path::PathBuf;
 
 use super::{
-    AccountConfig, CloudflareConfig, Config, DatabaseEntry, ExportMode, HeartbeatConfig,
-    RetentionConfig, RunConfig, ScheduleConfig, SinkConfig, SinkKind,
+    AccountConfig, CloudflareConfig, Config, DaemonConfig, DatabaseEntry, ExportMode,
+    HeartbeatConfig, NotifyConfig, RetentionConfig, RunConfig, ScheduleConfig, SinkConfig,
+    SinkKind,
 };
 use crate::compression::Compression;
 use crate::error::{ConfigError, Error};
@@ -41,6 +42,8 @@ impl Config {
                 run: RunConfig::default(),
                 heartbeat: HeartbeatConfig::default(),
                 schedules: Vec::new(),
+                daemon: DaemonConfig::default(),
+                notify: Vec::new(),
                 accounts: Vec::new(),
                 encryption: None,
             },
@@ -82,6 +85,18 @@ impl ConfigBuilder {
     /// Adds a schedule (one `[[schedules]]` entry).
     pub fn schedule(mut self, schedule: ScheduleConfig) -> Self {
         self.config.schedules.push(schedule);
+        self
+    }
+
+    /// Sets what the daemon serves (`[daemon]`).
+    pub fn daemon(mut self, daemon: DaemonConfig) -> Self {
+        self.config.daemon = daemon;
+        self
+    }
+
+    /// Adds a webhook told about runs (one `[[notify]]` entry).
+    pub fn notify(mut self, notify: NotifyConfig) -> Self {
+        self.config.notify.push(notify);
         self
     }
 

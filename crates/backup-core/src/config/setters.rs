@@ -4,8 +4,8 @@
 //! [`ConfigBuilder::build`](super::ConfigBuilder::build) validates the result.
 
 use super::{
-    CloudflareConfig, ExportMode, HeartbeatConfig, KvHeartbeat, RetentionConfig, RunConfig,
-    ScheduleConfig, VerifyMode,
+    CloudflareConfig, DaemonConfig, ExportMode, HeartbeatConfig, KvHeartbeat, NotifyConfig,
+    NotifyFormat, NotifyOn, RetentionConfig, RunConfig, ScheduleConfig, VerifyMode,
 };
 use crate::compression::Compression;
 
@@ -78,6 +78,13 @@ impl RetentionConfig {
 }
 
 impl RunConfig {
+    /// Writes Prometheus metrics to `path` after each run (`[run] metrics_file`).
+    #[must_use]
+    pub fn metrics_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.metrics_file = Some(path.into());
+        self
+    }
+
     /// Sets how many databases are backed up at once, across all accounts.
     #[must_use]
     pub fn concurrency(mut self, databases: usize) -> Self {
@@ -230,6 +237,65 @@ impl ScheduleConfig {
     #[must_use]
     pub fn databases<S: Into<String>>(mut self, databases: impl IntoIterator<Item = S>) -> Self {
         self.databases = databases.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
+impl DaemonConfig {
+    /// Serves `/metrics` and `/healthz` at `address` (`host:port`).
+    #[must_use]
+    pub fn metrics_listen(mut self, address: impl Into<String>) -> Self {
+        self.metrics_listen = Some(address.into());
+        self
+    }
+}
+
+impl NotifyConfig {
+    /// A webhook at `url`, told about failed runs, with the run report as JSON, a 10 s
+    /// timeout and 2 retries.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            name: None,
+            url: url.into(),
+            on: vec![NotifyOn::Failure],
+            timeout_seconds: 10,
+            retries: 2,
+            format: NotifyFormat::Json,
+        }
+    }
+
+    /// Names the entry in logs and reports (the URL is never shown).
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Which runs are notified.
+    #[must_use]
+    pub fn on(mut self, on: impl IntoIterator<Item = NotifyOn>) -> Self {
+        self.on = on.into_iter().collect();
+        self
+    }
+
+    /// How long one attempt may take, in seconds.
+    #[must_use]
+    pub fn timeout_seconds(mut self, seconds: u64) -> Self {
+        self.timeout_seconds = seconds;
+        self
+    }
+
+    /// Attempts made again after a failed one.
+    #[must_use]
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// The body sent.
+    #[must_use]
+    pub fn format(mut self, format: NotifyFormat) -> Self {
+        self.format = format;
         self
     }
 }

@@ -37,6 +37,7 @@ pub(crate) fn problems(config: &Config) -> Vec<Problem> {
     check_heartbeat(config, &mut problems);
     check_schedules(config, &mut problems);
     check_encryption(config, &mut problems);
+    check_monitoring(config, &mut problems);
     problems
 }
 
@@ -505,6 +506,69 @@ fn check_heartbeat(config: &Config, problems: &mut Vec<Problem>) {
             "is set without heartbeat.url",
             "set heartbeat.url too (pinged after successful runs)",
         ));
+    }
+}
+
+/// `[daemon] metrics_listen`, `[run] metrics_file` and every `[[notify]]` entry. A notify
+/// URL is a secret: problems name its field, never its value.
+fn check_monitoring(config: &Config, problems: &mut Vec<Problem>) {
+    if let Some(listen) = &config.daemon.metrics_listen
+        && listen.parse::<std::net::SocketAddr>().is_err()
+    {
+        problems.push(Problem::new(
+            "daemon.metrics_listen",
+            format!("{listen:?} is not an address with a port"),
+            "write an IP address and port, e.g. \"127.0.0.1:9187\" (\"0.0.0.0:9187\" for every interface)",
+        ));
+    }
+    if let Some(path) = &config.run.metrics_file
+        && (path.as_os_str().is_empty() || path.file_name().is_none())
+    {
+        problems.push(Problem::new(
+            "run.metrics_file",
+            format!("{} is not a file path", path.display()),
+            "name a file, e.g. \"/var/lib/node_exporter/textfile/d1_backup.prom\"",
+        ));
+    }
+    for (i, notify) in config.notify.iter().enumerate() {
+        let field = |name: &str| format!("notify[{i}].{name}");
+        let url_ok = (notify.url.starts_with("https://") || notify.url.starts_with("http://"))
+            && reqwest::Url::parse(&notify.url).is_ok_and(|u| u.host_str().is_some());
+        if !url_ok {
+            problems.push(Problem::new(
+                field("url"),
+                "is not an http(s) URL (its value is not shown: webhook URLs are secrets)",
+                "paste the full webhook URL, e.g. \"https://hooks.slack.com/services/…\"",
+            ));
+        }
+        if notify.on.is_empty() {
+            problems.push(Problem::new(
+                field("on"),
+                "is empty, so nothing would ever be sent",
+                "write [\"failure\"] or [\"failure\", \"success\"], or remove the entry",
+            ));
+        }
+        if !(1..=300).contains(&notify.timeout_seconds) {
+            problems.push(Problem::new(
+                field("timeout_seconds"),
+                format!("must be between 1 and 300, not {}", notify.timeout_seconds),
+                "remove it to use the default of 10",
+            ));
+        }
+        if notify.retries > 10 {
+            problems.push(Problem::new(
+                field("retries"),
+                format!("must be at most 10, not {}", notify.retries),
+                "remove it to use the default of 2",
+            ));
+        }
+        if notify.name.as_deref().is_some_and(str::is_empty) {
+            problems.push(Problem::new(
+                field("name"),
+                "is empty",
+                "write a short name such as \"slack\", or remove it",
+            ));
+        }
     }
 }
 

@@ -195,6 +195,13 @@ async fn encrypted_backups_round_trip_through_s3_and_the_filesystem() {
         assert_eq!(listed.len(), 1);
         assert!(listed[0].complete, "{listed:?}");
         assert_eq!(listed[0].encrypted, Some(true));
+        // status too, without the identity.
+        let status = backer
+            .status(&d1_backup_core::StatusOptions::new())
+            .await
+            .unwrap();
+        assert_eq!(status.databases[0].encrypted, Some(true), "{status:?}");
+        assert!(status.databases[0].newest_date.is_some(), "{status:?}");
         // A rerun finds the encrypted backup complete.
         let again = backer
             .run(&RunOptions::new(date()), &(), &CancellationToken::new())

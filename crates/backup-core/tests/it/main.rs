@@ -19,6 +19,7 @@ mod heartbeat;
 mod lease;
 #[cfg(feature = "sqlite")]
 mod local;
+mod monitoring;
 #[cfg(feature = "testing")]
 mod online;
 mod programmatic;

@@ -11,22 +11,22 @@ use tokio::process::Command;
 
 use crate::{d1_backup, text};
 
-const ACCOUNT: &str = "e5a9830215a8d88961dc6c80a8c7442a";
-const TOKEN: &str = "cli-secret-token";
+pub(crate) const ACCOUNT: &str = "e5a9830215a8d88961dc6c80a8c7442a";
+pub(crate) const TOKEN: &str = "cli-secret-token";
 
 fn dump(name: &str) -> Vec<u8> {
     format!("PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE t (x TEXT);\nINSERT INTO \"t\" (\"x\") VALUES('{name}');\n").into_bytes()
 }
 
 /// The D1 simulator, the in-process S3 server as the sink, and a config file for both.
-struct World {
-    sim: D1Simulator,
-    s3: S3TestServer,
-    dir: tempfile::TempDir,
+pub(crate) struct World {
+    pub(crate) sim: D1Simulator,
+    pub(crate) s3: S3TestServer,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl World {
-    async fn new(extra: &str) -> Self {
+    pub(crate) async fn new(extra: &str) -> Self {
         let sim = D1Simulator::start().await;
         sim.add_account(ACCOUNT, TOKEN);
         sim.add_database(ACCOUNT, "ops-db", dump("ops-db"));
@@ -44,7 +44,7 @@ impl World {
         Self { sim, s3, dir }
     }
 
-    fn env(&self) -> Vec<(&str, &str)> {
+    pub(crate) fn env(&self) -> Vec<(&str, &str)> {
         vec![
             ("CF_API_TOKEN", TOKEN),
             ("S3_KEY", self.s3.access_key_id()),
@@ -52,12 +52,12 @@ impl World {
         ]
     }
 
-    async fn run(&self, args: &[&str]) -> std::process::Output {
+    pub(crate) async fn run(&self, args: &[&str]) -> std::process::Output {
         d1_backup(args, &self.env(), self.dir.path()).await
     }
 
     /// Starts `d1-backup daemon` in the background.
-    fn daemon(&self) -> tokio::process::Child {
+    pub(crate) fn daemon(&self) -> tokio::process::Child {
         let mut command = Command::new(env!("CARGO_BIN_EXE_d1-backup"));
         command
             .args(["daemon", "--grace", "1"])
@@ -68,6 +68,16 @@ impl World {
             command.env(key, value);
         }
         command.spawn().unwrap()
+    }
+
+    /// Waits (at most 10 s) until D1 has started `count` exports of the database `uuid`.
+    pub(crate) async fn wait_for_exports(&self, uuid: &str, count: u32) {
+        for _ in 0..100 {
+            if self.sim.exports_started(uuid) >= count {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn keys(&self) -> Vec<String> {
@@ -237,19 +247,8 @@ async fn config_check_exports_nothing_and_reports_each_problem() {
     }
 }
 
-#[tokio::test]
-async fn daemon_fires_a_schedule_and_stops_cleanly_on_sigterm() {
-    let world = World::new("\n[[schedules]]\nname = \"every-second\"\ncron = \"* * * * * *\"\ndatabases = [\"ops-db\"]\n").await;
-    let ops = "00000000-0000-4000-8000-000000000001";
-    world.sim.set_polls_before_complete(ops, 100_000); // the export never completes
-    let child = world.daemon();
-    // Wait until the scheduled run has started its export.
-    let mut waited = 0;
-    while world.sim.exports_started(ops) == 0 && waited < 100 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        waited += 1;
-    }
-    assert_eq!(world.sim.exports_started(ops), 1, "the schedule fired");
+/// Sends SIGTERM to a daemon and waits (at most 30 s) for it to exit.
+pub(crate) async fn terminate(child: tokio::process::Child) -> std::process::Output {
     let pid = child.id().unwrap().to_string();
     let killed = Command::new("kill")
         .args(["-TERM", &pid])
@@ -257,10 +256,22 @@ async fn daemon_fires_a_schedule_and_stops_cleanly_on_sigterm() {
         .await
         .unwrap();
     assert!(killed.success());
-    let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+    tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
         .await
         .unwrap()
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn daemon_fires_a_schedule_and_stops_cleanly_on_sigterm() {
+    let world = World::new("\n[[schedules]]\nname = \"every-second\"\ncron = \"* * * * * *\"\ndatabases = [\"ops-db\"]\n").await;
+    let ops = "00000000-0000-4000-8000-000000000001";
+    world.sim.set_polls_before_complete(ops, 100_000); // the export never completes
+    let child = world.daemon();
+    // Wait until the scheduled run has started its export.
+    world.wait_for_exports(ops, 1).await;
+    assert_eq!(world.sim.exports_started(ops), 1, "the schedule fired");
+    let output = terminate(child).await;
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(130), "{stderr}");
     assert!(
@@ -280,30 +291,21 @@ async fn the_daemon_survives_failed_runs() {
     let world = World::new("\n[[schedules]]\nname = \"every-second\"\ncron = \"* * * * * *\"\ndatabases = [\"engine-db\"]\n").await;
     let engine = "00000000-0000-4000-8000-000000000002";
     world.sim.inject(engine, Fault::ExportError("boom".into()));
+    // `[run] metrics_file` is written after each scheduled run, its counters across runs.
+    let file = world.dir.path().join("d1-backup.toml");
+    let config = std::fs::read_to_string(&file).unwrap().replace(
+        "poll_interval_ms = 0",
+        "poll_interval_ms = 0\nmetrics_file = \"daemon.prom\"",
+    );
+    std::fs::write(&file, config).unwrap();
     let child = world.daemon();
     // Each failed run starts two exports (one fresh export after the failure); wait for two runs.
-    let mut waited = 0;
-    while world.sim.exports_started(engine) < 4 && waited < 100 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        waited += 1;
-    }
+    world.wait_for_exports(engine, 4).await;
     assert!(
         world.sim.exports_started(engine) >= 4,
         "a second run followed the failed one"
     );
-    let pid = child.id().unwrap().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .await
-            .unwrap()
-            .success()
-    );
-    let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
+    let output = terminate(child).await;
     let stderr = text(&output.stderr);
     assert!(matches!(output.status.code(), Some(0 | 130)), "{stderr}");
     assert!(
@@ -311,6 +313,15 @@ async fn the_daemon_survives_failed_runs() {
         "{stderr}"
     );
     assert!(stderr.contains("daemon stopped"), "{stderr}");
+    let metrics = std::fs::read_to_string(world.dir.path().join("daemon.prom")).unwrap();
+    let failures = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("d1_backup_failures_total{account=\"ucca\",database=\"engine-db\"} ")
+        })
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or_default();
+    assert!(failures >= 2, "the counter counts across runs:\n{metrics}");
 }
 
 #[tokio::test]
@@ -325,6 +336,7 @@ async fn completions_and_help_work_without_a_config() {
         "list",
         "verify",
         "databases",
+        "status",
         "daemon",
         "completions",
     ] {

@@ -947,7 +947,7 @@ const MALFORMED: &[(&str, &str, &[&str])] = &[
         "[[accounts_]]\nname = \"ucca\"",
         &[
             ", field accounts_: TOML parse error at line 35, column 3",
-            "unknown field `accounts_`, expected one of `cloudflare`, `sink`, `retention`, `run`, `heartbeat`, `schedules`, `accounts`",
+            "unknown field `accounts_`, expected one of `cloudflare`, `sink`, `retention`, `run`, `heartbeat`, `schedules`, `daemon`, `notify`, `accounts`",
         ],
     ),
     (

@@ -11,6 +11,7 @@
 mod commands;
 mod faults;
 mod logging;
+mod monitoring;
 mod restore;
 mod run;
 mod snapshots;

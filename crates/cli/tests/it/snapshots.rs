@@ -21,6 +21,7 @@ async fn help_texts() {
         vec!["restore", "--help"],
         vec!["databases", "--help"],
         vec!["config", "check", "--help"],
+        vec!["status", "--help"],
         vec!["daemon", "--help"],
         vec!["completions", "--help"],
     ] {
