@@ -181,6 +181,7 @@ mod lease;
 #[cfg(feature = "sqlite")]
 mod live;
 mod local;
+mod locks;
 mod online;
 mod options;
 mod plan;

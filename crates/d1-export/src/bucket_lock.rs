@@ -44,6 +44,16 @@ pub enum LockCondition {
 }
 
 impl LockRule {
+    /// An enabled rule (for callers that build rules themselves, such as tests).
+    pub fn new(id: impl Into<String>, prefix: impl Into<String>, condition: LockCondition) -> Self {
+        Self {
+            id: id.into(),
+            enabled: true,
+            prefix: prefix.into(),
+            condition,
+        }
+    }
+
     /// Whether the rule applies to `key` (it is enabled and `key` starts with its prefix).
     pub fn applies_to(&self, key: &str) -> bool {
         self.enabled && key.starts_with(&self.prefix)
