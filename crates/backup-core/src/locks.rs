@@ -159,6 +159,14 @@ fn lock_on<'r>(
         .max_by_key(|(_, until)| *until)
 }
 
+/// Seconds as days, for messages.
+fn days(seconds: u64) -> f64 {
+    // Exact for any lock shorter than 2^53 seconds; a message needs no more.
+    #[allow(clippy::cast_precision_loss)]
+    let seconds = seconds as f64;
+    seconds / 86_400.0
+}
+
 fn age(seconds: u64) -> Duration {
     Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX / 1000))
 }
@@ -190,7 +198,7 @@ pub(crate) enum Coverage {
 pub(crate) fn length(condition: LockCondition) -> String {
     match condition {
         LockCondition::Age { max_age_seconds } => {
-            let days = max_age_seconds as f64 / 86_400.0;
+            let days = days(max_age_seconds);
             format!("objects locked for {days:.1} day(s) after they are written")
         }
         LockCondition::Date { until } => format!(
@@ -216,7 +224,7 @@ pub(crate) fn conflict(
             (max_age_seconds > keep).then(|| {
                 format!(
                     "retention keep_days = {keep_days} is shorter than the lock ({:.1} days): prune keeps each expired backup until the lock lapses; set keep_days to at least {} or shorten the lock",
-                    max_age_seconds as f64 / 86_400.0,
+                    days(max_age_seconds),
                     max_age_seconds.div_ceil(86_400)
                 )
             })
@@ -235,6 +243,7 @@ pub(crate) fn conflict(
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::layout::LayoutKey;

@@ -169,6 +169,7 @@ fn parse_date(text: &str) -> Option<DateTime<Utc>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use super::*;
     use serde_json::json;
