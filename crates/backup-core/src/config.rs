@@ -310,6 +310,11 @@ pub struct SinkConfig {
     /// Directory for `fs`. Relative paths are relative to the config file (in code: to the
     /// process's working directory).
     pub path: Option<PathBuf>,
+    /// Name of the environment variable holding a Cloudflare API token that can read the
+    /// bucket's R2 settings (`r2`): when set, `config check` reports the bucket's lock rules
+    /// and retention keeps the objects they lock instead of failing on them.
+    #[serde(default)]
+    pub lock_token_env: Option<String>,
 }
 
 /// `[retention]`.
@@ -820,17 +825,20 @@ impl Config {
                 sink.secret_access_key_env.is_some(),
             ),
         ];
+        let r2_only = [
+            ("account_id", sink.account_id.is_some()),
+            ("jurisdiction", sink.jurisdiction.is_some()),
+            ("lock_token_env", sink.lock_token_env.is_some()),
+        ];
         let mut unused: Vec<(&str, bool)> = Vec::new();
         match kind {
             SinkKind::Fs => {
                 unused.extend(remote_only);
-                unused.push(("account_id", sink.account_id.is_some()));
-                unused.push(("jurisdiction", sink.jurisdiction.is_some()));
+                unused.extend(r2_only);
             }
             SinkKind::S3 => {
                 unused.push(("path", sink.path.is_some()));
-                unused.push(("account_id", sink.account_id.is_some()));
-                unused.push(("jurisdiction", sink.jurisdiction.is_some()));
+                unused.extend(r2_only);
             }
             SinkKind::R2 => unused.push(("path", sink.path.is_some())),
         }
@@ -846,8 +854,19 @@ impl Config {
             .collect()
     }
 
-    /// Every environment variable the file names, with the field that names it, in file
-    /// order. The caller reads them (the library never reads the environment).
+    /// The variable `[sink] lock_token_env` names, when the sink is R2 (the only kind with
+    /// bucket lock rules). Optional: without its value, `config check` fails that check and
+    /// prune deletes nothing, but backing up goes on.
+    pub(crate) fn lock_token_env(&self) -> Option<&str> {
+        self.sink
+            .lock_token_env
+            .as_deref()
+            .filter(|_| self.sink.kind == SinkKind::R2)
+    }
+
+    /// Every environment variable the file names as a required secret, with the field that
+    /// names it, in file order. The caller reads them (the library never reads the
+    /// environment). `[sink] lock_token_env` is optional and not among them.
     pub fn secret_env_vars(&self) -> Vec<(String, &str)> {
         let mut vars = Vec::new();
         if matches!(self.sink.kind, SinkKind::R2 | SinkKind::S3) {

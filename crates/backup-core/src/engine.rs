@@ -12,6 +12,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::encryption::{AgeIdentity, Recipients};
 use crate::error::{Error, ErrorKind};
+use crate::locks::LockSource;
 use crate::processes::{Processes, UnknownProcesses};
 use crate::secrets::Secrets;
 use crate::sinks;
@@ -47,6 +48,8 @@ pub struct Engine {
     /// The identity the caller gave to decrypt backups; without one, `[encryption]
     /// identity_file` is read when a backup must be decrypted.
     identity: Option<Arc<AgeIdentity>>,
+    /// Where the R2 bucket's lock rules are read (`[sink] lock_token_env`); `None`: unchecked.
+    locks: Option<LockSource>,
 }
 
 /// Builds an [`Engine`]. Setters cannot fail; [`EngineBuilder::build`] can.
@@ -101,6 +104,11 @@ impl Engine {
     /// The HTTP client every call of this engine goes through.
     pub(crate) fn http(&self) -> &reqwest::Client {
         &self.http
+    }
+
+    /// Where the bucket's lock rules are read, when `[sink] lock_token_env` is set.
+    pub(crate) fn lock_source(&self) -> Option<&LockSource> {
+        self.locks.as_ref()
     }
 
     pub(crate) fn owner(&self) -> &str {
@@ -320,6 +328,7 @@ impl EngineBuilder {
             by_token.insert(token_env, client.clone());
             clients.push(Some(client));
         }
+        let locks = lock_source(&self.config, &self.secrets, &http, &user_agent)?;
         let owner = self.owner.unwrap_or_else(|| {
             let nanos = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -338,6 +347,7 @@ impl EngineBuilder {
             processes: self.processes.unwrap_or_else(|| Arc::new(UnknownProcesses)),
             recipients,
             identity: self.identity.map(Arc::new),
+            locks,
         })
     }
 }
@@ -361,4 +371,43 @@ fn default_http_client() -> Result<reqwest::Client, Error> {
         .map_err(|source| {
             Error::new(ErrorKind::Config, "cannot set up the HTTP client").with_source(source)
         })
+}
+
+/// The lock rules' source `[sink] lock_token_env` describes: a Cloudflare API client with the
+/// lock token (at `[cloudflare] api_base_url`, through the engine's HTTP client), or none when
+/// the secret was not given (the lock checks then fail, naming it).
+fn lock_source(
+    config: &Config,
+    secrets: &Secrets,
+    http: &reqwest::Client,
+    user_agent: &str,
+) -> Result<Option<LockSource>, Error> {
+    let (Some(var), Some(account_id), Some(bucket)) = (
+        config.lock_token_env(),
+        config.sink.account_id.as_ref(),
+        config.sink.bucket.as_ref(),
+    ) else {
+        return Ok(None);
+    };
+    let client = match secrets.get(var) {
+        Some(token) => {
+            let mut builder = D1Client::builder(ApiToken::from(token.to_owned()))
+                .http_client(http.clone())
+                .user_agent(user_agent.to_owned());
+            if let Some(base) = &config.cloudflare.api_base_url {
+                builder = builder.base_url(base.clone());
+            }
+            Some(builder.build().map_err(|source| {
+                Error::from(source).context("cannot set up the client for the bucket's lock rules")
+            })?)
+        }
+        None => None,
+    };
+    Ok(Some(LockSource {
+        client,
+        account_id: account_id.clone(),
+        bucket: bucket.clone(),
+        jurisdiction: config.sink.jurisdiction.clone(),
+        token_env: var.to_owned(),
+    }))
 }

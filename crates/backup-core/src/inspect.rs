@@ -11,6 +11,7 @@ use crate::config::ExportMode;
 use crate::engine::Engine;
 use crate::error::error_chain;
 use crate::error::{Error, ErrorKind};
+use crate::locks;
 use crate::plan;
 use crate::selector::Selector;
 
@@ -81,6 +82,9 @@ pub struct Check {
     pub what: String,
     /// Whether it passed.
     pub ok: bool,
+    /// True for a check that passed with something the operator should know (such as a
+    /// bucket lock that retention cannot prune under); `ok` stays true.
+    pub warning: bool,
     /// What was found, or what is wrong and how to fix it.
     pub detail: String,
 }
@@ -219,6 +223,7 @@ pub(crate) async fn check(engine: &Engine) -> Vec<Check> {
             checks.push(Check {
                 what,
                 ok: false,
+                warning: false,
                 detail: format!("{error}; check the token's D1 permission for this account"),
             });
             continue;
@@ -226,12 +231,14 @@ pub(crate) async fn check(engine: &Engine) -> Vec<Check> {
         checks.push(Check {
             what,
             ok: true,
+            warning: false,
             detail: format!("{} database(s) visible", remote.databases.len()),
         });
         for name in &remote.missing {
             checks.push(Check {
                 what: format!("database {}/{name}", remote.account),
                 ok: false,
+                warning: false,
                 detail: "configured but not found: check its name against the databases the token can list"
                     .to_owned(),
             });
@@ -247,6 +254,7 @@ pub(crate) async fn check(engine: &Engine) -> Vec<Check> {
                 checks.push(Check {
                     what: format!("database {}/{}: export mode", t.account.name, t.entry.name),
                     ok: true,
+                    warning: false,
                     detail: export_mode_detail(&engine.config().run, t.entry.export, size),
                 });
             }
@@ -260,6 +268,7 @@ pub(crate) async fn check(engine: &Engine) -> Vec<Check> {
                 checks.push(Check {
                     what: format!("database {}/{}", t.account.name, t.entry.name),
                     ok,
+                    warning: false,
                     detail: if ok {
                         format!("local file {}", path.display())
                     } else {
@@ -271,10 +280,12 @@ pub(crate) async fn check(engine: &Engine) -> Vec<Check> {
         Err(error) => checks.push(Check {
             what: "local databases".to_owned(),
             ok: false,
+            warning: false,
             detail: error.chain(),
         }),
     }
     checks.extend(encryption_check(engine));
+    checks.extend(lock_checks(engine).await);
     checks.push(probe_sink(engine).await);
     checks
 }
@@ -295,6 +306,7 @@ fn encryption_check(engine: &Engine) -> Option<Check> {
         return Some(Check {
             what: "encryption".to_owned(),
             ok: true,
+            warning: false,
             detail: format!(
                 "{to}; no identity configured (only verify and restore need one, with the identity file)"
             ),
@@ -307,14 +319,77 @@ fn encryption_check(engine: &Engine) -> Option<Check> {
         Ok(()) => Check {
             what: "encryption".to_owned(),
             ok: true,
+            warning: false,
             detail: format!("{to}; the identity given decrypts them"),
         },
         Err(error) => Check {
             what: "encryption".to_owned(),
             ok: false,
+            warning: false,
             detail: format!("{to}; {}", error.chain()),
         },
     })
+}
+
+/// `[sink] lock_token_env`: for each account's folder, the enabled bucket lock rules that
+/// cover it, their length, and a warning where retention would try to delete what they lock.
+/// A missing or refused token fails one check naming its variable.
+async fn lock_checks(engine: &Engine) -> Vec<Check> {
+    let Some(source) = engine.lock_source() else {
+        return Vec::new();
+    };
+    let rules = match source.read().await {
+        Ok(rules) => rules,
+        Err(error) => {
+            return vec![Check {
+                what: format!("bucket {}: lock rules", source.bucket),
+                ok: false,
+                warning: false,
+                detail: error.chain(),
+            }];
+        }
+    };
+    let now = engine.clock().now();
+    let retention = &engine.config().retention;
+    let mut checks = Vec::new();
+    for account in &engine.config().accounts {
+        let what = format!(
+            "account {}: bucket lock on {}/",
+            account.name, account.prefix
+        );
+        let mut details = Vec::new();
+        let mut warnings = Vec::new();
+        for rule in &rules {
+            let coverage = match locks::covers(rule, &account.prefix) {
+                locks::Coverage::None => continue,
+                locks::Coverage::Whole => "covers it",
+                locks::Coverage::Part => "covers part of it",
+            };
+            details.push(format!(
+                "rule {} (prefix \"{}\") {coverage}: {}",
+                rule.id,
+                rule.prefix,
+                locks::length(rule.condition)
+            ));
+            if let Some(conflict) = locks::conflict(rule.condition, retention, now) {
+                warnings.push(format!("rule {}: {conflict}", rule.id));
+            }
+        }
+        let detail = if details.is_empty() {
+            "no enabled lock rule covers it: anyone who can write the bucket can delete its backups"
+                .to_owned()
+        } else {
+            details.extend(warnings.iter().cloned());
+            details.join("; ")
+        };
+        checks.push(Check {
+            what,
+            ok: true,
+            warning: !warnings.is_empty(),
+            detail,
+        });
+    }
+    checks
 }
 
 /// How a D1 database will be read, in words: its mode, where it comes from, what it costs.
@@ -388,11 +463,13 @@ async fn probe_sink(engine: &Engine) -> Check {
         Ok(()) => Check {
             what,
             ok: true,
+            warning: false,
             detail: "put, head and delete of a probe object succeeded".to_owned(),
         },
         Err(error) => Check {
             what,
             ok: false,
+            warning: false,
             detail: format!(
                 "{}; check the bucket, endpoint and credentials",
                 error.chain()

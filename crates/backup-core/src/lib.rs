@@ -183,6 +183,7 @@ mod lease;
 #[cfg(feature = "sqlite")]
 mod live;
 mod local;
+mod locks;
 mod metrics;
 #[cfg(feature = "metrics-server")]
 mod metrics_server;

@@ -14,6 +14,7 @@ use crate::config::AccountConfig;
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::layout::{self, LayoutKey};
+use crate::locks::Locks;
 use crate::plan;
 use crate::report::{PruneDecision, PruneReport, RunReport, StaleUpload, Status};
 use crate::retention::{self, Action, Candidate, RetentionPolicy};
@@ -113,9 +114,13 @@ async fn prune_databases(
         stale_uploads: Vec::new(),
         errors: Vec::new(),
     };
+    // Read once, before any decision; unreadable rules turn every delete into a keep.
+    let locks = Locks::for_prune(engine, &mut report.errors).await;
+    let now = engine.clock().now();
+    let lock = (&locks, now);
     for (&index, databases) in wanted {
         let account = &engine.config().accounts[index];
-        match account_decisions(engine, account, databases, &policy, today).await {
+        match account_decisions(engine, account, databases, &policy, today, lock).await {
             Ok(decisions) => report.decisions.extend(decisions),
             Err(error) => report.errors.push(error.chain()),
         }
@@ -145,6 +150,7 @@ async fn account_decisions(
     databases: &[&str],
     policy: &RetentionPolicy,
     today: NaiveDate,
+    lock: (&Locks, DateTime<Utc>),
 ) -> Result<Vec<PruneDecision>, Error> {
     let mut found = catalog::find_backups(engine, account, databases).await?;
     let mut decisions = Vec::new();
@@ -162,7 +168,7 @@ async fn account_decisions(
         let verdicts = retention::decide(policy, &candidates, today);
         for f in dates.iter() {
             if let Some(verdict) = verdicts.get(&f.date) {
-                push_decisions(&mut decisions, &account.name, f, verdict, today);
+                push_decisions(&mut decisions, &account.name, f, verdict, today, lock);
             }
         }
     }
@@ -170,36 +176,53 @@ async fn account_decisions(
 }
 
 /// Records the decision for one date, and the deletion of stale dumps beside a kept backup.
+/// A delete that a bucket lock rule forbids (for any of its objects) becomes a keep that
+/// says so.
 fn push_decisions(
     decisions: &mut Vec<PruneDecision>,
     account: &str,
     f: &Found,
     (action, reason): &(Action, String),
     today: NaiveDate,
+    (locks, now): (&Locks, DateTime<Utc>),
 ) {
     let (keep, stale) = f.split_stale();
+    let objects = |keys: &[String]| -> Vec<&catalog::Object> {
+        f.keys.iter().filter(|o| keys.contains(&o.key)).collect()
+    };
+    let decision = |action: Action, reason: String, keys: Vec<String>| match locks
+        .hold(&objects(&keys), now)
+        .filter(|_| action == Action::Delete)
+    {
+        Some(locked) => (Action::Keep, locked, keys),
+        None => (action, reason, keys),
+    };
+    let keys = if *action == Action::Delete {
+        f.all_keys()
+    } else {
+        keep
+    };
+    let (action, reason, keys) = decision(*action, reason.clone(), keys);
     decisions.push(PruneDecision {
         account: account.to_owned(),
         database: f.database.clone(),
         date: f.date,
-        action: *action,
-        reason: reason.clone(),
-        keys: if *action == Action::Delete {
-            f.all_keys()
-        } else {
-            keep
-        },
+        action,
+        reason,
+        keys,
     });
     // A dump the manifest does not name (the compression changed, or a forced rerun) is a
     // leftover once it is more than a day old.
-    if *action == Action::Keep && !stale.is_empty() && f.date < today - Duration::days(1) {
+    if action == Action::Keep && !stale.is_empty() && f.date < today - Duration::days(1) {
+        let reason = "stale dump: the manifest names another object for this date".to_owned();
+        let (action, reason, keys) = decision(Action::Delete, reason, stale);
         decisions.push(PruneDecision {
             account: account.to_owned(),
             database: f.database.clone(),
             date: f.date,
-            action: Action::Delete,
-            reason: "stale dump: the manifest names another object for this date".to_owned(),
-            keys: stale,
+            action,
+            reason,
+            keys,
         });
     }
 }

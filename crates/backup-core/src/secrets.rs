@@ -71,6 +71,13 @@ impl Secrets {
                 )),
             }
         }
+        // The lock token is optional: without it only the lock checks fail (`config check`,
+        // and prune, which then deletes nothing), so its absence is not an error here.
+        if let Some(var) = config.lock_token_env()
+            && let Some(value) = lookup(var).filter(|v| !v.trim().is_empty())
+        {
+            values.insert(var.to_owned(), value.trim().to_owned());
+        }
         if problems.is_empty() {
             Ok(Self { values })
         } else {

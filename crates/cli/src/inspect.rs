@@ -129,15 +129,25 @@ pub(crate) async fn check(global: &GlobalArgs, args: &JsonArgs) -> u8 {
     };
     let checks = engine.check().await;
     let ok = checks.iter().all(|c| c.ok);
+    let warnings = checks.iter().filter(|c| c.ok && c.warning).count();
     if args.json {
-        render::json(&serde_json::json!({ "config": global.config, "ok": ok, "checks": checks }));
+        render::json(&serde_json::json!({
+            "config": global.config,
+            "ok": ok,
+            "warnings": warnings,
+            "checks": checks
+        }));
     } else {
         let mut out = format!("ok       config {} is valid\n", global.config.display());
         for c in &checks {
             let _ = writeln!(
                 out,
                 "{:<8} {}: {}",
-                if c.ok { "ok" } else { "FAILED" },
+                match (c.ok, c.warning) {
+                    (false, _) => "FAILED",
+                    (true, true) => "WARNING",
+                    (true, false) => "ok",
+                },
                 c.what,
                 c.detail
             );

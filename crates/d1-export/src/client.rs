@@ -280,8 +280,29 @@ impl Inner {
         doing: &str,
         on_retry: OnRetry<'_>,
     ) -> Result<Value> {
-        self.call_with(method, url, payload, doing, on_retry, Resend::Always)
+        self.call_with(method, url, payload, &[], doing, on_retry, Resend::Always)
             .await
+    }
+
+    /// [`call`](Self::call) with extra request headers (such as R2's `cf-r2-jurisdiction`).
+    pub(crate) async fn call_with_headers(
+        &self,
+        url: url::Url,
+        headers: &[(&str, &str)],
+        doing: &str,
+    ) -> Result<Value> {
+        let payload = Payload::None;
+        let resend = Resend::Always;
+        self.call_with(
+            Method::GET,
+            url,
+            &payload,
+            headers,
+            doing,
+            &ignore_retry,
+            resend,
+        )
+        .await
     }
 
     /// Sends a request that changes something and must not happen twice (creating a
@@ -298,15 +319,20 @@ impl Inner {
         if_unknown: &str,
     ) -> Result<Value> {
         let resend = Resend::OnlyIfNothingHappened { if_unknown };
-        self.call_with(method, url, payload, doing, &ignore_retry, resend)
+        self.call_with(method, url, payload, &[], doing, &ignore_retry, resend)
             .await
     }
 
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the private core of call, call_with_headers and call_changing"
+    )]
     async fn call_with(
         &self,
         method: Method,
         url: url::Url,
         payload: &Payload,
+        headers: &[(&str, &str)],
         doing: &str,
         on_retry: OnRetry<'_>,
         resend: Resend<'_>,
@@ -315,7 +341,10 @@ impl Inner {
         let mut rate_limited_for = Duration::ZERO;
         loop {
             self.limiter.acquire().await;
-            let err = match self.send_once(method.clone(), url.clone(), payload).await {
+            let err = match self
+                .send_once(method.clone(), url.clone(), payload, headers)
+                .await
+            {
                 Ok(envelope) => return Ok(envelope),
                 Err(err) => err,
             };
@@ -349,12 +378,21 @@ impl Inner {
         }
     }
 
-    async fn send_once(&self, method: Method, url: url::Url, payload: &Payload) -> Result<Value> {
+    async fn send_once(
+        &self,
+        method: Method,
+        url: url::Url,
+        payload: &Payload,
+        headers: &[(&str, &str)],
+    ) -> Result<Value> {
         let mut request = self
             .http
             .request(method, url)
             .bearer_auth(self.token.expose())
             .header(USER_AGENT, &self.user_agent);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(timeout) = self.request_timeout {
             request = request.timeout(timeout);
         }

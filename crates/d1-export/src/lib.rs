@@ -5,7 +5,8 @@
 //! stream ([`D1Client::download`]), runs read queries for verification,
 //! imports a dump for restore, creates databases ([`D1Client::create_database`]),
 //! reads Time Travel bookmarks ([`D1Client::current_bookmark`]) and restores a database
-//! in place to one ([`D1Client::time_travel_restore`]).
+//! in place to one ([`D1Client::time_travel_restore`]), and reads an R2 bucket's lock rules
+//! ([`D1Client::bucket_lock_rules`], the same Cloudflare API).
 //!
 //! - Every call made through one client (and its clones) shares one request
 //!   budget ([`RateLimit`]), so many concurrent exports cannot trip the
@@ -58,6 +59,7 @@
 
 #![deny(missing_docs)]
 
+mod bucket_lock;
 mod client;
 mod databases;
 mod download;
@@ -77,6 +79,7 @@ mod wire;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use bucket_lock::{LockCondition, LockRule};
 pub use client::{D1Client, D1ClientBuilder, RequestCounts};
 pub use databases::{DatabaseInfo, DatabaseSummary};
 pub use download::Download;

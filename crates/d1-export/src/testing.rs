@@ -25,6 +25,9 @@
 //! with `retry-after`); a bookmark not of D1's form, or one the database does not know, is
 //! refused (400, naming it). A restore answers `bookmark`, `previous_bookmark` and `message`.
 //!
+//! `GET /accounts/{a}/r2/buckets/{b}/lock` serves the lock rules set with
+//! [`D1Simulator::set_bucket_lock`], to that bucket's own token only (403 otherwise).
+//!
 //! `POST /accounts/{a}/d1/database` creates a database as D1 does: names of lower-case
 //! letters, digits, `-` and `_` only, a taken name refused (400, code 7502), a
 //! `primary_location_hint` among D1's regions kept ([`D1Simulator::location`]). Behind it is
@@ -56,6 +59,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+mod bucket_lock;
 mod create;
 mod database;
 mod export;
@@ -176,6 +180,8 @@ struct State {
     factory: Option<Factory>,
     /// How far the simulated clock is ahead of the system clock.
     clock_offset: Duration,
+    /// R2 bucket lock rules by (account, bucket).
+    bucket_locks: HashMap<(String, String), bucket_lock::BucketLock>,
 }
 
 /// A [`DatabaseFactory`], debug-printable.
@@ -402,6 +408,31 @@ impl D1Simulator {
             .cloned()
     }
 
+    /// Serves `rules` (the JSON array of `result.rules`, as sent: malformed rules are
+    /// served as given) as the lock rules of R2 bucket `bucket` of `account_id`, to
+    /// requests with `token`; any other token gets 403 (code 10000). A bucket without
+    /// rules set answers 404.
+    pub fn set_bucket_lock(&self, account_id: &str, bucket: &str, token: &str, rules: Value) {
+        let lock = bucket_lock::BucketLock {
+            token: token.to_owned(),
+            rules,
+            jurisdiction: None,
+            reads: 0,
+        };
+        self.lock()
+            .bucket_locks
+            .insert((account_id.to_owned(), bucket.to_owned()), lock);
+    }
+
+    /// How many times the lock rules of `bucket` were read, and the `cf-r2-jurisdiction`
+    /// header of the last read.
+    pub fn bucket_lock_reads(&self, account_id: &str, bucket: &str) -> (u32, Option<String>) {
+        self.lock()
+            .bucket_locks
+            .get(&(account_id.to_owned(), bucket.to_owned()))
+            .map_or((0, None), |l| (l.reads, l.jurisdiction.clone()))
+    }
+
     /// Requests answered so far (API and downloads).
     pub fn requests(&self) -> u64 {
         self.lock().requests
@@ -443,6 +474,11 @@ impl Respond for Responder {
         ] = segments.as_slice()
         {
             return kv_put(&mut state, account, ns, key, request);
+        }
+        if let ["accounts", account, "r2", "buckets", bucket, "lock"] = segments.as_slice()
+            && request.method.as_str() == "GET"
+        {
+            return bucket_lock::read(&mut state, account, bucket, request);
         }
         let ["accounts", account, "d1", "database", rest @ ..] = segments.as_slice() else {
             return failure(404, 7000, "No route for that URI");

@@ -138,6 +138,7 @@ impl SinkConfig {
             access_key_id_env: None,
             secret_access_key_env: None,
             path: None,
+            lock_token_env: None,
         }
     }
 
@@ -171,6 +172,17 @@ impl SinkConfig {
     ) -> Self {
         self.access_key_id_env = Some(access_key_id.into());
         self.secret_access_key_env = Some(secret_access_key.into());
+        self
+    }
+
+    /// Names the secret holding a Cloudflare API token that can read the R2 bucket's
+    /// settings (`r2`): its lock rules are then reported by [`Engine::check`] and respected
+    /// by retention (see [`SinkConfig::lock_token_env`]).
+    ///
+    /// [`Engine::check`]: crate::Engine::check
+    #[must_use]
+    pub fn lock_token(mut self, lock_token: impl Into<String>) -> Self {
+        self.lock_token_env = Some(lock_token.into());
         self
     }
 

@@ -172,16 +172,28 @@ fn check_sink(sink: &SinkConfig, problems: &mut Vec<Problem>) {
         }
     }
     match kind {
-        SinkKind::R2 => match &sink.account_id {
-            Some(id) => check_account_id("sink.account_id", id, problems),
-            None if sink.endpoint.is_none() => require(
-                "account_id",
-                None,
-                "the Cloudflare account id that owns the bucket (or set sink.endpoint)",
-                problems,
-            ),
-            None => {}
-        },
+        SinkKind::R2 => {
+            match &sink.account_id {
+                Some(id) => check_account_id("sink.account_id", id, problems),
+                None if sink.endpoint.is_none() => require(
+                    "account_id",
+                    None,
+                    "the Cloudflare account id that owns the bucket (or set sink.endpoint)",
+                    problems,
+                ),
+                None => {}
+            }
+            if let Some(var) = &sink.lock_token_env {
+                check_env_name("sink.lock_token_env", var, problems);
+                if sink.account_id.is_none() {
+                    problems.push(Problem::new(
+                        "sink.lock_token_env",
+                        "needs sink.account_id: the bucket's lock rules are read from the Cloudflare account that owns it",
+                        "set sink.account_id to the account id of the bucket, or remove lock_token_env",
+                    ));
+                }
+            }
+        }
         SinkKind::S3 => {
             require(
                 "endpoint",

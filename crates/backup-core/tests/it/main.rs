@@ -8,6 +8,7 @@
     missing_docs
 )]
 
+mod bucket_lock;
 mod config;
 #[cfg(feature = "sqlite")]
 mod corpus;

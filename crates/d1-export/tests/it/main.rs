@@ -5,6 +5,7 @@
 
 mod api;
 mod backed;
+mod bucket_lock;
 mod download;
 mod export;
 mod simulator;
