@@ -10,6 +10,7 @@
 
 mod commands;
 mod faults;
+mod locks;
 mod logging;
 mod monitoring;
 mod restore;
