@@ -89,13 +89,26 @@ impl Engine {
         if options.mode == crate::prune::PruneMode::Delete {
             crate::lease::abort_orphaned_uploads(self).await;
         }
-        crate::prune::prune(self, options).await
+        let mut report = crate::prune::prune(self, options).await?;
+        for index in 0..self.replicas().len() {
+            let replica = self.for_replica(index);
+            let pruned = crate::prune::prune(&replica, options).await?;
+            report.add_replica(self.replicas()[index].label.clone(), pruned);
+        }
+        Ok(report)
     }
 
     /// Applies retention after a run, only to the databases whose backup it completed (or
-    /// found complete): a database that failed keeps every old backup.
+    /// found complete): a database that failed keeps every old backup. Each replica is
+    /// pruned too, with its own `keep_days`.
     pub async fn prune_after(&self, report: &RunReport) -> PruneReport {
-        crate::prune::prune_after(self, report).await
+        let mut pruned = crate::prune::prune_after(self, report).await;
+        for index in 0..self.replicas().len() {
+            let replica = self.for_replica(index);
+            let on_replica = crate::prune::prune_after(&replica, report).await;
+            pruned.add_replica(self.replicas()[index].label.clone(), on_replica);
+        }
+        pruned
     }
 }
 

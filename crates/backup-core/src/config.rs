@@ -58,6 +58,80 @@ pub struct Config {
     /// Client-side encryption of every dump with age (`[encryption]`); none when absent.
     #[serde(default)]
     pub encryption: Option<EncryptionConfig>,
+    /// `[[replicas]]`: further sinks every backup is also written to (streamed once from the
+    /// source), each with its own manifests and retention.
+    #[serde(default)]
+    pub replicas: Vec<ReplicaConfig>,
+}
+
+/// `[[replicas]]`: another place every backup is written to, with the keys of `[sink]` plus
+/// an optional `name` and `keep_days`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ReplicaConfig {
+    /// What reports and `--replica NAME` call this replica (default: `replicas[i]`).
+    pub name: Option<String>,
+    /// Days of backups this replica keeps (default: `[retention] keep_days`).
+    pub keep_days: Option<u32>,
+    /// Where this replica's dumps go: the keys of `[sink]`.
+    pub sink: SinkConfig,
+}
+
+// Not `#[serde(flatten)]`: a flattened struct silently ignores unknown keys, and a mistyped
+// key must be an error here as it is in `[sink]`.
+impl<'de> Deserialize<'de> for ReplicaConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut table = toml::Table::deserialize(deserializer)?;
+        let name = table
+            .remove("name")
+            .map(toml::Value::try_into::<String>)
+            .transpose()
+            .map_err(|e| D::Error::custom(format_args!("name: {e}")))?;
+        let keep_days = table
+            .remove("keep_days")
+            .map(toml::Value::try_into::<u32>)
+            .transpose()
+            .map_err(|e| D::Error::custom(format_args!("keep_days: {e}")))?;
+        let sink = SinkConfig::deserialize(toml::Value::Table(table)).map_err(D::Error::custom)?;
+        Ok(Self {
+            name,
+            keep_days,
+            sink,
+        })
+    }
+}
+
+impl ReplicaConfig {
+    /// A replica writing to `sink`, named `replicas[i]` and keeping `[retention] keep_days`.
+    pub fn new(sink: SinkConfig) -> Self {
+        Self {
+            name: None,
+            keep_days: None,
+            sink,
+        }
+    }
+
+    /// Names the replica (for reports and `--replica NAME`).
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Days of backups this replica keeps.
+    #[must_use]
+    pub fn keep_days(mut self, days: u32) -> Self {
+        self.keep_days = Some(days);
+        self
+    }
+
+    /// What reports call the replica at `index`: its name, else `replicas[index]`.
+    pub fn label(&self, index: usize) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("replicas[{index}]"))
+    }
 }
 
 /// `[encryption]`: every dump is encrypted with [age](https://age-encryption.org/v1) to
@@ -780,6 +854,11 @@ impl Config {
         if let (SinkKind::Fs, Some(path)) = (config.sink.kind, &mut config.sink.path) {
             *path = lexically_normal(&base.join(&*path));
         }
+        for replica in &mut config.replicas {
+            if let (SinkKind::Fs, Some(path)) = (replica.sink.kind, &mut replica.sink.path) {
+                *path = lexically_normal(&base.join(&*path));
+            }
+        }
         if let Some(encryption) = &mut config.encryption {
             for path in [
                 &mut encryption.recipients_file,
@@ -875,6 +954,18 @@ impl Config {
             }
             if let Some(var) = &self.sink.secret_access_key_env {
                 vars.push(("sink.secret_access_key_env".to_owned(), var.as_str()));
+            }
+        }
+        for (i, replica) in self.replicas.iter().enumerate() {
+            if matches!(replica.sink.kind, SinkKind::R2 | SinkKind::S3) {
+                for (field, var) in [
+                    ("access_key_id_env", &replica.sink.access_key_id_env),
+                    ("secret_access_key_env", &replica.sink.secret_access_key_env),
+                ] {
+                    if let Some(var) = var {
+                        vars.push((format!("replicas[{i}].{field}"), var.as_str()));
+                    }
+                }
             }
         }
         for (i, account) in self.accounts.iter().enumerate() {

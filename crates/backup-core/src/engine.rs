@@ -50,6 +50,8 @@ pub struct Engine {
     identity: Option<Arc<AgeIdentity>>,
     /// Where the R2 bucket's lock rules are read (`[sink] lock_token_env`); `None`: unchecked.
     locks: Option<LockSource>,
+    /// `[[replicas]]`, built: every backup is also written to each, in config order.
+    replicas: Vec<sinks::Replica>,
 }
 
 /// Builds an [`Engine`]. Setters cannot fail; [`EngineBuilder::build`] can.
@@ -95,6 +97,64 @@ impl Engine {
     /// The sink backups are written to.
     pub fn sink(&self) -> &SharedSink {
         &self.sink
+    }
+
+    /// The replicas every backup is also written to (`[[replicas]]`), in config order.
+    pub(crate) fn replicas(&self) -> &[sinks::Replica] {
+        &self.replicas
+    }
+
+    /// This engine reading and pruning the replica `which` (its index from 0, or its name)
+    /// instead of the main sink: `list`, `verify`, `restore` and prune of a replica. The
+    /// returned engine's `[retention] keep_days` is the replica's; it writes to no replica
+    /// and reads no bucket lock rules. An error of kind
+    /// [`Config`](crate::ErrorKind::Config) when no replica is called `which`.
+    pub fn on_replica(&self, which: &str) -> Result<Engine, Error> {
+        let index = which
+            .parse::<usize>()
+            .ok()
+            .filter(|i| *i < self.replicas.len())
+            .or_else(|| self.replicas.iter().position(|r| r.label == which))
+            .ok_or_else(|| {
+                let known: Vec<String> = (0..self.replicas.len())
+                    .map(|i| format!("{i} ({})", self.replicas[i].label))
+                    .collect();
+                Error::new(
+                    ErrorKind::Config,
+                    format!(
+                        "there is no replica {which:?}; the configured replicas are: {}",
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                )
+            })?;
+        Ok(self.for_replica(index))
+    }
+
+    /// This engine on the replica at `index` (which must exist).
+    pub(crate) fn for_replica(&self, index: usize) -> Engine {
+        let replica = &self.replicas[index];
+        let mut config = self.config.clone();
+        config.retention.keep_days = replica.keep_days;
+        config.replicas.clear();
+        Engine {
+            config,
+            sink: Arc::clone(&replica.sink),
+            clients: self.clients.clone(),
+            owner: self.owner.clone(),
+            scratch_dir: self.scratch_dir.clone(),
+            http: self.http.clone(),
+            clock: Arc::clone(&self.clock),
+            shard: self.shard,
+            processes: Arc::clone(&self.processes),
+            recipients: self.recipients.clone(),
+            identity: self.identity.clone(),
+            locks: None,
+            replicas: Vec::new(),
+        }
     }
 
     pub(crate) fn clients(&self) -> &[Option<D1Client>] {
@@ -291,8 +351,17 @@ impl EngineBuilder {
         };
         let sink = match self.sink {
             Some(sink) => sink,
-            None => sinks::from_config(&self.config.sink, &self.config.run, &self.secrets)?,
+            None => sinks::from_config(&self.config.sink, "sink", &self.config.run, &self.secrets)?,
         };
+        let mut replicas = Vec::with_capacity(self.config.replicas.len());
+        for (i, replica) in self.config.replicas.iter().enumerate() {
+            let at = format!("replicas[{i}]");
+            replicas.push(sinks::Replica {
+                label: replica.label(i),
+                sink: sinks::from_config(&replica.sink, &at, &self.config.run, &self.secrets)?,
+                keep_days: replica.keep_days.unwrap_or(self.config.retention.keep_days),
+            });
+        }
         let user_agent = self
             .user_agent
             .unwrap_or_else(|| concat!("d1-backup/", env!("CARGO_PKG_VERSION")).to_owned());
@@ -336,6 +405,7 @@ impl EngineBuilder {
             format!("pid {} #{nanos:08x}", std::process::id())
         });
         Ok(Engine {
+            replicas,
             config: self.config,
             sink,
             clients,

@@ -1,6 +1,7 @@
 //! One database's backup in a run, as a value: the [`Job`] holds what the steps share (the
 //! target, its settings, the date, where to report), so each step takes only what is its own.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -25,7 +26,8 @@ use crate::online;
 use crate::options::{Force, RunOptions};
 use crate::plan::{Resolved, Target};
 use crate::progress::{EventKind, Progress, ProgressEvent};
-use crate::report::{DatabaseReport, Status};
+use crate::report::{DatabaseReport, ReplicaReport, Status};
+use crate::store::ReplicaPuts;
 use crate::transfer::{self, Failure, Transferred};
 
 /// One selected database of a run.
@@ -174,14 +176,42 @@ impl<'r> Job<'r> {
         };
         // Every multipart upload of the work is recorded in the lease before its first part.
         let work = crate::store::UPLOAD_OBSERVER.scope(Some(lease.observer()), work);
+        // Every put of the work also writes to each replica, streamed once.
+        let replica_puts = Arc::new(ReplicaPuts::new(
+            self.engine
+                .replicas()
+                .iter()
+                .map(|r| Arc::clone(&r.sink))
+                .collect(),
+        ));
+        let work = crate::store::REPLICA_PUTS.scope(Arc::clone(&replica_puts), work);
         let outcome = tokio::select! {
             outcome = work => outcome,
             lost = lease.keep_alive() => Err(Failure::new(lost)),
             () = self.cancel.cancelled() => Err(Failure::new(Error::cancelled())),
         };
+        if let Ok((manifest, _, _)) = &outcome {
+            report.replicas = self.replicate(manifest, replica_puts.take()).await;
+        }
         lease.release().await;
         report.finished_at = Some(self.engine.clock().now());
         match outcome {
+            Ok(_) if report.replicas.iter().any(|r| r.status == Status::Failed) => {
+                let failed: Vec<String> = report
+                    .replicas
+                    .iter()
+                    .filter(|r| r.status == Status::Failed)
+                    .map(|r| format!("{}: {}", r.target, r.error.as_deref().unwrap_or("failed")))
+                    .collect();
+                let error = Error::new(
+                    ErrorKind::Storage,
+                    format!(
+                        "the backup is on the main sink but not on every replica ({})",
+                        failed.join("; ")
+                    ),
+                );
+                self.fail(report, error)
+            }
             Ok((manifest, exports, notes)) => {
                 report.exports = exports;
                 report.notes = notes;
@@ -203,6 +233,47 @@ impl<'r> Job<'r> {
         }
     }
 
+    /// Completes each replica's copy: its manifest (the main one's content, at the same
+    /// key) where its dump was stored, and each one's line in the report.
+    async fn replicate(
+        &self,
+        manifest: &Manifest,
+        outcomes: Vec<Option<Result<r2_sink::PutReceipt, r2_sink::Error>>>,
+    ) -> Vec<ReplicaReport> {
+        let mut reports = Vec::with_capacity(outcomes.len());
+        let replicas = self.engine.replicas();
+        for (replica, outcome) in replicas.iter().zip(outcomes) {
+            let stored = match outcome {
+                Some(Ok(receipt)) if receipt.sha256_hex() == manifest.dump.sha256 => Ok(()),
+                Some(Ok(_)) => Err(Error::new(
+                    ErrorKind::Storage,
+                    "the replica stored other bytes than the main sink",
+                )),
+                Some(Err(error)) => Err(Error::from(error)),
+                None => Err(Error::new(
+                    ErrorKind::Storage,
+                    "the dump never reached the replica",
+                )),
+            };
+            let prefix = &self.target.account.prefix;
+            let done = match stored {
+                Ok(()) => existing::write_manifest(replica.sink.as_ref(), prefix, manifest).await,
+                Err(error) => Err(error),
+            };
+            reports.push(ReplicaReport {
+                target: replica.label.clone(),
+                status: if done.is_ok() {
+                    Status::Ok
+                } else {
+                    Status::Failed
+                },
+                key: manifest.dump.key.clone(),
+                error: done.err().map(|e| e.chain()),
+            });
+        }
+        reports
+    }
+
     /// The complete, not known-defective backup of the date, unless the run is forced.
     async fn complete_backup(&self) -> Result<Option<Manifest>, Error> {
         if self.options.force == Force::Yes {
@@ -213,12 +284,24 @@ impl<'r> Job<'r> {
         let found =
             existing::complete_backup(sink, prefix, self.options.date, &self.target.entry.name)
                 .await?;
-        Ok(match found {
-            Some(manifest) if !existing::failed_verification(sink, prefix, &manifest).await => {
-                Some(manifest)
+        let Some(manifest) = found else {
+            return Ok(None);
+        };
+        if existing::failed_verification(sink, prefix, &manifest).await {
+            return Ok(None);
+        }
+        // A replica that missed the date (it failed last time) makes the backup again.
+        for replica in self.engine.replicas() {
+            let date = self.options.date;
+            let name = &self.target.entry.name;
+            if existing::complete_backup(replica.sink.as_ref(), prefix, date, name)
+                .await?
+                .is_none()
+            {
+                return Ok(None);
             }
-            _ => None,
-        })
+        }
+        Ok(Some(manifest))
     }
 
     /// Exports (or, for a local file, dumps) the database and stores its dump at `key`.

@@ -226,7 +226,8 @@ pub use compression::Compression;
 pub use config::{
     AccountConfig, CloudflareConfig, Config, ConfigBuilder, DaemonConfig, DatabaseEntry,
     EncryptionConfig, ExportMode, HeartbeatConfig, KvHeartbeat, NotifyConfig, NotifyFormat,
-    NotifyOn, RetentionConfig, RunConfig, ScheduleConfig, SinkConfig, SinkKind, VerifyMode,
+    NotifyOn, ReplicaConfig, RetentionConfig, RunConfig, ScheduleConfig, SinkConfig, SinkKind,
+    VerifyMode,
 };
 pub use daemon::DaemonEvent;
 pub use dump::{
@@ -259,8 +260,8 @@ pub use processes::{Processes, UnknownProcesses};
 pub use progress::{EventKind, Progress, ProgressEvent};
 pub use prune::{PruneMode, PruneOptions};
 pub use report::{
-    DatabaseReport, HeartbeatOutcome, NotifyOutcome, PruneDecision, PruneReport, RunReport,
-    StaleUpload, Status,
+    DatabaseReport, HeartbeatOutcome, NotifyOutcome, PruneDecision, PruneReport, ReplicaPrune,
+    ReplicaReport, RunReport, StaleUpload, Status,
 };
 #[cfg(feature = "sqlite")]
 pub use restore::{

@@ -113,6 +113,7 @@ async fn prune_databases(
         deleted: 0,
         stale_uploads: Vec::new(),
         errors: Vec::new(),
+        replicas: Vec::new(),
     };
     // Read once, before any decision; unreadable rules turn every delete into a keep.
     let locks = Locks::for_prune(engine, &mut report.errors).await;

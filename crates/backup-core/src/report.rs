@@ -140,6 +140,23 @@ pub struct DatabaseReport {
     /// Whether the stored backup verified (`run --verify`); absent when not verified.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verified: Option<bool>,
+    /// What happened to each `[[replicas]]` entry's copy, in config order (empty when none
+    /// is configured, or when the backup never reached the replicas).
+    pub replicas: Vec<ReplicaReport>,
+}
+
+/// One replica's copy of a database's backup.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct ReplicaReport {
+    /// The replica's name, else `replicas[i]` (never a bucket, endpoint or secret).
+    pub target: String,
+    /// `ok` when the dump and its manifest are on the replica, else `failed`.
+    pub status: Status,
+    /// The dump's key on the replica (the same layout as the main sink's).
+    pub key: String,
+    /// Why the copy failed (the message with its causes); null unless `failed`.
+    pub error: Option<String>,
 }
 
 impl DatabaseReport {
@@ -174,6 +191,7 @@ impl DatabaseReport {
             started_at: None,
             finished_at: None,
             verified: None,
+            replicas: Vec::new(),
         }
     }
 }
@@ -195,8 +213,36 @@ pub struct PruneReport {
     /// dry run, to be aborted. Empty where the store cannot list its open uploads.
     pub stale_uploads: Vec<StaleUpload>,
     /// Problems that stopped part of the prune (listing or deleting failed); nothing is
-    /// deleted for a database whose backups could not all be read.
+    /// deleted for a database whose backups could not all be read. A replica's problems
+    /// are here too, each prefixed with the replica's name.
     pub errors: Vec<String>,
+    /// Retention applied to each `[[replicas]]` entry with its own `keep_days`, in config
+    /// order (empty when none is configured).
+    pub replicas: Vec<ReplicaPrune>,
+}
+
+/// Retention applied to one replica.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct ReplicaPrune {
+    /// The replica's name, else `replicas[i]`.
+    pub target: String,
+    /// Its decisions, deletions and errors (`replicas` is always empty here).
+    #[serde(flatten)]
+    pub prune: PruneReport,
+}
+
+impl PruneReport {
+    /// Adds a replica's prune; its errors also land in `errors`, named.
+    pub(crate) fn add_replica(&mut self, target: String, prune: PruneReport) {
+        self.errors.extend(
+            prune
+                .errors
+                .iter()
+                .map(|e| format!("replica {target}: {e}")),
+        );
+        self.replicas.push(ReplicaPrune { target, prune });
+    }
 }
 
 /// A multipart upload under the layout that has stayed unfinished for more than a day.

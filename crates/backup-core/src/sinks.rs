@@ -11,10 +11,12 @@ use crate::config::{RunConfig, SinkConfig, SinkKind};
 use crate::error::{Error, ErrorKind};
 use crate::secrets::Secrets;
 
-/// Builds the sink `[sink]` describes. Validation already checked that the fields `kind`
-/// needs are present; a missing one here is reported, not assumed.
+/// Builds the sink `[sink]` (or a `[[replicas]]` entry, `at` naming it in errors) describes.
+/// Validation already checked that the fields `kind` needs are present; a missing one here is
+/// reported, not assumed.
 pub(crate) fn from_config(
     config: &SinkConfig,
+    at: &str,
     run: &RunConfig,
     secrets: &Secrets,
 ) -> Result<SharedSink, Error> {
@@ -33,7 +35,7 @@ pub(crate) fn from_config(
         |source| Error::from(source).context(format_args!("cannot set up the {} sink", describe()));
     let sink = match config.kind {
         SinkKind::Fs => {
-            let path = required(config.path.as_ref(), "sink.path")?;
+            let path = required(config.path.as_ref(), &format!("{at}.path"))?;
             // Backups are worth the fsync: a put that returned survives a crash.
             ObjectStoreSink::local(
                 path,
@@ -44,10 +46,10 @@ pub(crate) fn from_config(
             .map_err(sink_error)?
         }
         SinkKind::R2 => {
-            let bucket = required(config.bucket.as_ref(), "sink.bucket")?;
+            let bucket = required(config.bucket.as_ref(), &format!("{at}.bucket"))?;
             let account = config.account_id.clone().unwrap_or_default();
-            let mut options =
-                R2Options::new(account, bucket, credentials(config, secrets)?).multipart(multipart);
+            let mut options = R2Options::new(account, bucket, credentials(config, at, secrets)?)
+                .multipart(multipart);
             if let Some(jurisdiction) = &config.jurisdiction {
                 options = options.jurisdiction(jurisdiction.clone());
             }
@@ -57,8 +59,8 @@ pub(crate) fn from_config(
             ObjectStoreSink::r2(options).map_err(sink_error)?
         }
         SinkKind::S3 => {
-            let bucket = required(config.bucket.as_ref(), "sink.bucket")?;
-            let endpoint = required(config.endpoint.as_ref(), "sink.endpoint")?;
+            let bucket = required(config.bucket.as_ref(), &format!("{at}.bucket"))?;
+            let endpoint = required(config.endpoint.as_ref(), &format!("{at}.endpoint"))?;
             // An http:// endpoint in the file is the operator's explicit choice.
             let allow = if endpoint.starts_with("http://") {
                 AllowHttp::Yes
@@ -66,7 +68,7 @@ pub(crate) fn from_config(
                 AllowHttp::No
             };
             let mut options =
-                S3Options::new(endpoint.clone(), bucket, credentials(config, secrets)?)
+                S3Options::new(endpoint.clone(), bucket, credentials(config, at, secrets)?)
                     .allow_http(allow)
                     .multipart(multipart);
             if let Some(region) = &config.region {
@@ -78,16 +80,16 @@ pub(crate) fn from_config(
     Ok(Arc::new(sink))
 }
 
-fn credentials(config: &SinkConfig, secrets: &Secrets) -> Result<Credentials, Error> {
+fn credentials(config: &SinkConfig, at: &str, secrets: &Secrets) -> Result<Credentials, Error> {
     let key_id = secret(
         secrets,
         config.access_key_id_env.as_ref(),
-        "sink.access_key_id_env",
+        &format!("{at}.access_key_id_env"),
     )?;
     let secret_key = secret(
         secrets,
         config.secret_access_key_env.as_ref(),
-        "sink.secret_access_key_env",
+        &format!("{at}.secret_access_key_env"),
     )?;
     Ok(Credentials::new(key_id, secret_key))
 }
@@ -117,6 +119,16 @@ pub(crate) fn missing_secret(field: &str, var: &str) -> Error {
             "{field} names the secret `{var}`, which was not provided; provide a value for `{var}` in the secrets"
         ),
     )
+}
+
+/// A `[[replicas]]` entry, built: where every backup is also written.
+#[derive(Debug, Clone)]
+pub(crate) struct Replica {
+    /// What reports call it: its name, else `replicas[i]` (never a secret).
+    pub(crate) label: String,
+    pub(crate) sink: SharedSink,
+    /// Days of backups it keeps (its own, else `[retention] keep_days`).
+    pub(crate) keep_days: u32,
 }
 
 /// Shared handle type for the sink.

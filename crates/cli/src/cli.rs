@@ -157,6 +157,10 @@ pub(crate) struct ListArgs {
     /// Only this database: NAME or ACCOUNT/NAME. Repeatable. Example: --only ops-db
     #[arg(long, value_name = "[ACCOUNT/]NAME")]
     pub(crate) only: Vec<Selector>,
+    /// Read the backups of this `[[replicas]]` entry instead of the main sink: its index
+    /// from 0 in the config, or its name. Example: --replica offsite
+    #[arg(long, value_name = "N|NAME")]
+    pub(crate) replica: Option<String>,
     /// Print the list as JSON on stdout. Example: --json
     #[arg(long)]
     pub(crate) json: bool,
@@ -183,6 +187,10 @@ pub(crate) struct VerifyArgs {
     /// --identity ~/keys/d1-backup.txt
     #[arg(long, value_name = "FILE")]
     pub(crate) identity: Option<PathBuf>,
+    /// Read the backups of this `[[replicas]]` entry instead of the main sink: its index
+    /// from 0 in the config, or its name. Example: --replica offsite
+    #[arg(long, value_name = "N|NAME")]
+    pub(crate) replica: Option<String>,
     /// Print the results as JSON on stdout. Example: --json
     #[arg(long)]
     pub(crate) json: bool,
@@ -395,6 +403,10 @@ pub(crate) struct RestoreArgs {
     /// --identity ~/keys/d1-backup.txt
     #[arg(long, value_name = "FILE")]
     pub(crate) identity: Option<PathBuf>,
+    /// Read the backups of this `[[replicas]]` entry instead of the main sink: its index
+    /// from 0 in the config, or its name. Example: --replica offsite
+    #[arg(long, value_name = "N|NAME")]
+    pub(crate) replica: Option<String>,
     /// Print the plan (which backup, which target, what would be refused) and change
     /// nothing. Example: --dry-run
     #[arg(long)]

@@ -10,7 +10,9 @@ use crate::render::{self, human_bytes};
 use crate::run::load_engine;
 
 pub(crate) async fn list(global: &GlobalArgs, args: ListArgs) -> u8 {
-    let engine = match load_engine(&global.config) {
+    let engine = match load_engine(&global.config)
+        .and_then(|engine| crate::run::on_replica(engine, args.replica.as_deref()))
+    {
         Ok(engine) => engine,
         Err(code) => return code,
     };
@@ -159,7 +161,9 @@ pub(crate) async fn check(global: &GlobalArgs, args: &JsonArgs) -> u8 {
 
 pub(crate) async fn verify(global: &GlobalArgs, args: VerifyArgs) -> u8 {
     let engine =
-        match crate::run::load_engine_with_identity(&global.config, args.identity.as_deref()) {
+        match crate::run::load_engine_with_identity(&global.config, args.identity.as_deref())
+            .and_then(|engine| crate::run::on_replica(engine, args.replica.as_deref()))
+        {
             Ok(engine) => engine,
             Err(code) => return code,
         };

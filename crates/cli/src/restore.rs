@@ -15,7 +15,9 @@ use crate::render::{self, human_bytes};
 use crate::run::{cancel_on_signal, load_engine_with_identity};
 
 pub(crate) async fn restore(global: &GlobalArgs, args: RestoreArgs) -> u8 {
-    let engine = match load_engine_with_identity(&global.config, args.identity.as_deref()) {
+    let engine = match load_engine_with_identity(&global.config, args.identity.as_deref())
+        .and_then(|engine| crate::run::on_replica(engine, args.replica.as_deref()))
+    {
         Ok(engine) => engine,
         Err(code) => return code,
     };

@@ -175,6 +175,20 @@ fn load_sharded(path: &Path, shard: Option<Shard>, identity: Option<&Path>) -> R
     })
 }
 
+/// The engine reading `--replica N|NAME` instead of the main sink, when given.
+pub(crate) fn on_replica(engine: Engine, replica: Option<&str>) -> Result<Engine, u8> {
+    let Some(which) = replica else {
+        return Ok(engine);
+    };
+    engine.on_replica(which).map_err(|error| {
+        render::error(
+            &error,
+            "pass --replica the index (from 0) or the name of a [[replicas]] entry of the config",
+        );
+        exit::USAGE
+    })
+}
+
 /// Cancels the run on SIGINT or SIGTERM: running uploads are aborted, nothing partial stays.
 pub(crate) async fn cancel_on_signal(cancel: CancellationToken) {
     wait_for_signal().await;

@@ -46,6 +46,7 @@ impl Config {
                 notify: Vec::new(),
                 accounts: Vec::new(),
                 encryption: None,
+                replicas: Vec::new(),
             },
         }
     }
@@ -73,6 +74,12 @@ impl ConfigBuilder {
     /// Sets where runs and prunes record that they happened (`[heartbeat]`).
     pub fn heartbeat(mut self, heartbeat: HeartbeatConfig) -> Self {
         self.config.heartbeat = heartbeat;
+        self
+    }
+
+    /// Also writes every backup to this replica (`[[replicas]]`).
+    pub fn replica(mut self, replica: super::ReplicaConfig) -> Self {
+        self.config.replicas.push(replica);
         self
     }
 

@@ -31,7 +31,29 @@ fn refuse_if_any(problems: Vec<Problem>, origin: &Path) -> Result<(), ConfigErro
 pub(crate) fn problems(config: &Config) -> Vec<Problem> {
     let mut problems = Vec::new();
     check_cloudflare(config, &mut problems);
-    check_sink(&config.sink, &mut problems);
+    check_sink(&config.sink, "sink", &mut problems);
+    for (i, replica) in config.replicas.iter().enumerate() {
+        check_sink(&replica.sink, &format!("replicas[{i}]"), &mut problems);
+        if replica.keep_days == Some(0) {
+            problems.push(Problem::new(
+                format!("replicas[{i}].keep_days"),
+                "must be at least 1",
+                "remove it to keep [retention] keep_days",
+            ));
+        }
+        if let Some(name) = &replica.name {
+            let taken = config.replicas[..i]
+                .iter()
+                .any(|r| r.name.as_deref() == Some(name.as_str()));
+            if taken || name.trim().is_empty() || name.parse::<usize>().is_ok() {
+                problems.push(Problem::new(
+                    format!("replicas[{i}].name"),
+                    format!("{name:?} is empty, a number or the name of another replica"),
+                    "give each replica a distinct name that is not a number",
+                ));
+            }
+        }
+    }
     check_numbers(config, &mut problems);
     check_accounts(config, &mut problems);
     check_heartbeat(config, &mut problems);
@@ -128,14 +150,14 @@ fn check_url(field: &str, value: &str, problems: &mut Vec<Problem>) {
     }
 }
 
-fn check_sink(sink: &SinkConfig, problems: &mut Vec<Problem>) {
+fn check_sink(sink: &SinkConfig, at: &str, problems: &mut Vec<Problem>) {
     let kind = sink.kind;
     let remote = matches!(kind, SinkKind::R2 | SinkKind::S3);
     let require = |field: &str, value: Option<&str>, what: &str, problems: &mut Vec<Problem>| {
         if value.is_none_or(|v| v.trim().is_empty()) {
             problems.push(Problem::new(
-                format!("sink.{field}"),
-                format!("is required when sink.kind = \"{kind}\""),
+                format!("{at}.{field}"),
+                format!("is required when {at}.kind = \"{kind}\""),
                 format!("set it to {what}"),
             ));
         }
@@ -164,17 +186,17 @@ fn check_sink(sink: &SinkConfig, problems: &mut Vec<Problem>) {
             ("secret_access_key_env", &sink.secret_access_key_env),
         ] {
             if let Some(var) = var {
-                check_env_name(&format!("sink.{field}"), var, problems);
+                check_env_name(&format!("{at}.{field}"), var, problems);
             }
         }
         if let Some(endpoint) = &sink.endpoint {
-            check_url("sink.endpoint", endpoint, problems);
+            check_url(&format!("{at}.endpoint"), endpoint, problems);
         }
     }
     match kind {
         SinkKind::R2 => {
             match &sink.account_id {
-                Some(id) => check_account_id("sink.account_id", id, problems),
+                Some(id) => check_account_id(&format!("{at}.account_id"), id, problems),
                 None if sink.endpoint.is_none() => require(
                     "account_id",
                     None,
@@ -184,11 +206,11 @@ fn check_sink(sink: &SinkConfig, problems: &mut Vec<Problem>) {
                 None => {}
             }
             if let Some(var) = &sink.lock_token_env {
-                check_env_name("sink.lock_token_env", var, problems);
+                check_env_name(&format!("{at}.lock_token_env"), var, problems);
                 if sink.account_id.is_none() {
                     problems.push(Problem::new(
-                        "sink.lock_token_env",
-                        "needs sink.account_id: the bucket's lock rules are read from the Cloudflare account that owns it",
+                        format!("{at}.lock_token_env"),
+                        "needs account_id: the bucket's lock rules are read from the Cloudflare account that owns it",
                         "set sink.account_id to the account id of the bucket, or remove lock_token_env",
                     ));
                 }

@@ -25,6 +25,7 @@ mod monitoring;
 mod online;
 mod programmatic;
 mod prune_listing;
+mod replicas;
 mod rerun;
 #[cfg(feature = "sqlite")]
 mod restore_backup;

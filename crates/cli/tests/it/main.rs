@@ -13,6 +13,7 @@ mod faults;
 mod locks;
 mod logging;
 mod monitoring;
+mod replicas;
 mod restore;
 mod run;
 mod snapshots;
