@@ -79,18 +79,40 @@ impl fmt::Debug for Recipients {
     }
 }
 
-/// Parses one `age1…` X25519 public key; the error says what is wrong with it.
-pub(crate) fn parse_recipient(key: &str) -> Result<age::x25519::Recipient, String> {
+/// Why a recipient entry is not an age X25519 public key. Its `Display` says what is wrong
+/// and how to fix it, and never shows a secret key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum BadRecipient {
+    /// An `AGE-SECRET-KEY-1…` written where a public key belongs (not echoed).
+    SecretKey,
+    /// Anything else: the entry (at most 80 characters) and age's reason.
+    Invalid { shown: String, why: String },
+}
+
+impl fmt::Display for BadRecipient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::SecretKey => f.write_str(
+                "is an age secret key (AGE-SECRET-KEY-1…), not a public key: write the public key age-keygen printed (`age-keygen -y key.txt` shows it), and keep the secret key out of this file",
+            ),
+            Self::Invalid { shown, why } => write!(
+                f,
+                "{shown:?} is not an age X25519 public key ({why}); it starts with \"age1\" (`age-keygen -y key.txt` prints it)"
+            ),
+        }
+    }
+}
+
+/// Parses one `age1…` X25519 public key.
+pub(crate) fn parse_recipient(key: &str) -> Result<age::x25519::Recipient, BadRecipient> {
     let key = key.trim();
     if key.starts_with("AGE-SECRET-KEY-") {
         // Never echo a secret key, even one written in the wrong place.
-        return Err("is an age secret key (AGE-SECRET-KEY-1…), not a public key: write the public key age-keygen printed (`age-keygen -y key.txt` shows it), and keep the secret key out of this file".to_owned());
+        return Err(BadRecipient::SecretKey);
     }
-    age::x25519::Recipient::from_str(key).map_err(|why| {
-        format!(
-            "{:?} is not an age X25519 public key ({why}); it starts with \"age1\" (`age-keygen -y key.txt` prints it)",
-            shorten(key)
-        )
+    age::x25519::Recipient::from_str(key).map_err(|why| BadRecipient::Invalid {
+        shown: shorten(key),
+        why: why.to_string(),
     })
 }
 

@@ -191,32 +191,14 @@ fn push_decisions(
     let objects = |keys: &[String]| -> Vec<&catalog::Object> {
         f.keys.iter().filter(|o| keys.contains(&o.key)).collect()
     };
-    let decision = |action: Action, reason: String, keys: Vec<String>| match locks
-        .hold(&objects(&keys), now)
-        .filter(|_| action == Action::Delete)
-    {
-        Some(locked) => (Action::Keep, locked, keys),
-        None => (action, reason, keys),
-    };
-    let keys = if *action == Action::Delete {
-        f.all_keys()
-    } else {
-        keep
-    };
-    let (action, reason, keys) = decision(*action, reason.clone(), keys);
-    decisions.push(PruneDecision {
-        account: account.to_owned(),
-        database: f.database.clone(),
-        date: f.date,
-        action,
-        reason,
-        keys,
-    });
-    // A dump the manifest does not name (the compression changed, or a forced rerun) is a
-    // leftover once it is more than a day old.
-    if action == Action::Keep && !stale.is_empty() && f.date < today - Duration::days(1) {
-        let reason = "stale dump: the manifest names another object for this date".to_owned();
-        let (action, reason, keys) = decision(Action::Delete, reason, stale);
+    let mut push = |action: Action, reason: String, keys: Vec<String>| {
+        let (action, reason) = match locks
+            .hold(&objects(&keys), now)
+            .filter(|_| action == Action::Delete)
+        {
+            Some(locked) => (Action::Keep, locked),
+            None => (action, reason),
+        };
         decisions.push(PruneDecision {
             account: account.to_owned(),
             database: f.database.clone(),
@@ -225,6 +207,19 @@ fn push_decisions(
             reason,
             keys,
         });
+        action
+    };
+    let keys = if *action == Action::Delete {
+        f.all_keys()
+    } else {
+        keep
+    };
+    let action = push(*action, reason.clone(), keys);
+    // A dump the manifest does not name (the compression changed, or a forced rerun) is a
+    // leftover once it is more than a day old.
+    if action == Action::Keep && !stale.is_empty() && f.date < today - Duration::days(1) {
+        let reason = "stale dump: the manifest names another object for this date".to_owned();
+        push(Action::Delete, reason, stale);
     }
 }
 

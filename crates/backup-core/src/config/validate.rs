@@ -99,7 +99,7 @@ fn check_encryption(config: &Config, problems: &mut Vec<Problem>) {
         if let Err(why) = crate::encryption::parse_recipient(key) {
             problems.push(Problem::new(
                 format!("encryption.recipients[{i}]"),
-                why,
+                why.to_string(),
                 "write the age public key (age1…) of each recipient; `age-keygen -o key.txt` makes a key pair",
             ));
         }
